@@ -1,0 +1,110 @@
+"""
+Shared test fixtures: the named characters of DESIGN.md §8 at two stations, API clients, and the
+defaults every test runs with (fast password hashing, its own cache key space, eager Celery).
+
+Characters (built by the same builders as `seed_demo`, so tests and demo agree):
+  san_jose, sacramento               the two stations, 3 chefs each, zones and price lists
+  superuser                          `admin`
+  owner                              `demo-owner`, owner of both stations
+  sj_manager, sj_agent, sj_chef      san-jose manager, agent, chef (sj_chef is chef Kenji's login)
+  sac_manager                        sacramento manager
+"""
+
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from bookings import demo as bookings_demo
+from config.celery import app as celery_app
+from stations import demo as stations_demo
+from stations.models import Station
+
+PASSWORD = "hibachi-demo"
+
+
+@pytest.fixture(autouse=True)
+def _test_defaults(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Each test counts rate limits and caches in a key space of its own on the shared Redis.
+    caches = {name: dict(conf) for name, conf in settings.CACHES.items()}
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = caches
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def world(db):
+    """Both demo stations with chefs, zones, price lists, and the demo users."""
+    stations_demo.build_stations(password=PASSWORD)
+    bookings_demo.build_price_lists(password=PASSWORD)
+    stations_demo.build_users(password=PASSWORD)
+    return {s.slug: s for s in Station.objects.all()}
+
+
+@pytest.fixture
+def san_jose(world):
+    return world["san-jose"]
+
+
+@pytest.fixture
+def sacramento(world):
+    return world["sacramento"]
+
+
+def _user(username):
+    return get_user_model().objects.get(username=username)
+
+
+@pytest.fixture
+def superuser(world):
+    return _user("admin")
+
+
+@pytest.fixture
+def owner(world):
+    return _user("demo-owner")
+
+
+@pytest.fixture
+def sj_manager(world):
+    return _user("sj-manager")
+
+
+@pytest.fixture
+def sj_agent(world):
+    return _user("sj-agent")
+
+
+@pytest.fixture
+def sj_chef(world):
+    return _user("sj-chef")
+
+
+@pytest.fixture
+def sac_manager(world):
+    return _user("sac-manager")
+
+
+@pytest.fixture
+def api_client():
+    """An anonymous API client (the public booking site)."""
+    return APIClient()
+
+
+@pytest.fixture
+def staff_client():
+    """staff_client(user) → an API client authenticated with the user's real token."""
+    from rest_framework.authtoken.models import Token
+
+    def make(user):
+        client = APIClient()
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make
