@@ -1,8 +1,25 @@
-from django.contrib import admin
+from datetime import date, timedelta
 
-from bookings.models import AddOn, PriceList
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+from django.urls import path, reverse
+
+from bookings import calendar, selectors, services
+from bookings.models import (
+    AddOn,
+    Booking,
+    BookingEvent,
+    BookingStatus,
+    Customer,
+    PriceList,
+)
+from bookings.scheduling import local_today
+from config.exceptions import ApiError
 from stations import tenancy
-from stations.admin_base import StationListFilter, StationScopedAdmin
+from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
+from stations.models import Chef
 
 
 @admin.register(PriceList)
@@ -25,3 +42,235 @@ class AddOnAdmin(StationScopedAdmin):
     list_filter = [StationListFilter, "pricing", "active"]
     list_select_related = ["station"]
     search_fields = ["label", "code"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(StationScopedAdmin):
+    list_display = ["name", "email", "phone", "station", "sms_opt_in", "do_not_contact"]
+    list_filter = [StationListFilter, "sms_opt_in", "email_opt_in", "do_not_contact"]
+    list_select_related = ["station"]
+    search_fields = ["name", "email", "phone"]
+    readonly_fields = ["erased_at", "created_at", "updated_at"]
+
+    def get_queryset(self, request):
+        # Chefs see their events, not the customer book.
+        return tenancy.scope(
+            super().get_queryset(request), request.user, roles=tenancy.STAFF_WRITE_ROLES
+        )
+
+
+class BookingEventInline(StationScopedInline):
+    model = BookingEvent
+    fields = ["created_at", "actor_label", "from_status", "to_status", "reason", "data"]
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = "Status history"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class BookingAdminForm(forms.ModelForm):
+    class Meta:
+        model = Booking
+        fields = ["chef", "notes"]
+
+    def clean_chef(self):
+        chef = self.cleaned_data["chef"]
+        if "chef" in self.changed_data and not services.chef_is_free(
+            booking=self.instance, chef=chef
+        ):
+            raise forms.ValidationError(f"{chef.name} is not free at this time.")
+        return chef
+
+
+@admin.register(Booking)
+class BookingAdmin(StationScopedAdmin):
+    change_list_template = "admin/bookings/booking/change_list.html"
+    list_display = [
+        "reference",
+        "event_date",
+        "start_time",
+        "station",
+        "customer",
+        "chef",
+        "guests_display",
+        "status",
+        "total_display",
+    ]
+    list_filter = [StationListFilter, "status", "source", "event_date"]
+    list_select_related = ["station", "customer", "chef"]
+    search_fields = ["reference", "customer__name", "customer__email", "customer__phone"]
+    date_hierarchy = "event_date"
+    ordering = ["-event_date", "start_time"]
+    inlines = [BookingEventInline]
+    actions = ["confirm_selected", "cancel_selected", "reassign_selected"]
+    fieldsets = [
+        (None, {"fields": ["reference", "station", "status", "source", "chef"]}),
+        (
+            "When",
+            {"fields": ["event_date", "start_time", "starts_at", "ends_at", "hold_expires_at"]},
+        ),
+        ("Party", {"fields": ["customer", "adults", "children", "addon_codes", "notes"]}),
+        ("Where", {"fields": ["address_line1", "address_line2", "city", "state", "zip_code"]}),
+        (
+            "Money (cents)",
+            {
+                "fields": [
+                    "currency",
+                    "quote_lines",
+                    "subtotal_cents",
+                    "travel_fee_cents",
+                    "gratuity_cents",
+                    "tax_cents",
+                    "fees_cents",
+                    "total_cents",
+                    "deposit_cents",
+                    "amount_paid_cents",
+                    "amount_refunded_cents",
+                ]
+            },
+        ),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Everything moves through services; in the form only the chef can be changed (which
+        # reassigns under the no-overlap rule) and the notes edited.
+        editable = {"chef", "notes"}
+        return [f for fs in self.fieldsets for f in fs[1]["fields"] if f not in editable]
+
+    def get_queryset(self, request):
+        return selectors.bookings_for(request.user, super().get_queryset(request))
+
+    def has_add_permission(self, request):
+        return False  # bookings are taken through the booking flow (site or staff API)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # cancel instead: the history and the money stay
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "chef":
+            booking_id = request.resolver_match.kwargs.get("object_id")
+            booking = Booking.objects.filter(pk=booking_id).only("station_id").first()
+            chefs = Chef.objects.filter(active=True)
+            if booking is not None:
+                chefs = chefs.filter(station_id=booking.station_id)
+            kwargs["queryset"] = tenancy.scope(chefs, request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = BookingAdminForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        actor = services.Actor.of(request.user)
+        if "notes" in form.changed_data:
+            Booking.objects.filter(pk=obj.pk).update(notes=obj.notes)
+        if "chef" in form.changed_data:
+            try:
+                services.booking_reassign_chef(
+                    booking=Booking.objects.get(pk=obj.pk), chef=obj.chef, actor=actor
+                )
+            except ApiError as exc:  # taken meanwhile, after the form's own check
+                self.message_user(request, str(exc.detail), messages.ERROR)
+
+    @admin.display(description="guests")
+    def guests_display(self, booking):
+        return booking.adults + booking.children
+
+    @admin.display(description="total", ordering="total_cents")
+    def total_display(self, booking):
+        return f"{booking.total_cents / 100:,.2f} {booking.currency}"
+
+    def _run(self, request, queryset, operation, done: str):
+        ok, failed = 0, []
+        for booking in queryset.select_related("station"):
+            if not tenancy.has_role(request.user, booking.station_id, self.write_roles):
+                raise PermissionDenied
+            try:
+                operation(booking, services.Actor.of(request.user))
+                ok += 1
+            except ApiError as exc:
+                failed.append(f"{booking.reference}: {exc.detail}")
+        if ok:
+            self.message_user(request, f"{ok} booking(s) {done}.", messages.SUCCESS)
+        for line in failed:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.action(description="Confirm selected bookings")
+    def confirm_selected(self, request, queryset):
+        self._run(
+            request,
+            queryset,
+            lambda b, actor: services.booking_transition(
+                booking=b, to_status=BookingStatus.CONFIRMED, actor=actor, reason="admin"
+            ),
+            "confirmed",
+        )
+
+    @admin.action(description="Cancel selected bookings (station policy applies)")
+    def cancel_selected(self, request, queryset):
+        self._run(
+            request,
+            queryset,
+            lambda b, actor: services.booking_cancel(booking=b, actor=actor, reason="admin"),
+            "cancelled",
+        )
+
+    @admin.action(description="Reassign selected bookings to another free chef")
+    def reassign_selected(self, request, queryset):
+        self._run(
+            request,
+            queryset,
+            lambda b, actor: services.booking_reassign_to_any_free_chef(booking=b, actor=actor),
+            "reassigned",
+        )
+
+    # --- Calendar ---------------------------------------------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.calendar_view)
+        return [path("calendar/", view, name="bookings_booking_calendar"), *super().get_urls()]
+
+    def calendar_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        stations = list(tenancy.stations_for(request.user).order_by("name"))
+        station = next(
+            (s for s in stations if str(s.pk) == request.GET.get("station")),
+            stations[0] if stations else None,
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Calendar",
+            "stations": stations,
+            "station": station,
+        }
+        if station is None:
+            return render(request, "admin/bookings/booking/calendar.html", context)
+        try:
+            day = date.fromisoformat(request.GET.get("date", ""))
+        except ValueError:
+            day = local_today(station)
+        mode = "day" if request.GET.get("view") == "day" else "month"
+        month_start = day.replace(day=1)
+        context.update(
+            mode=mode,
+            day=day,
+            month=month_start,
+            prev_month=(month_start - timedelta(days=1)).replace(day=1),
+            next_month=(month_start + timedelta(days=32)).replace(day=1),
+            prev_day=day - timedelta(days=1),
+            next_day=day + timedelta(days=1),
+            changelist=reverse("admin:bookings_booking_changelist"),
+        )
+        if mode == "month":
+            context["weeks"] = calendar.month_grid(request.user, station, month_start)
+        else:
+            context["lanes"] = calendar.day_lanes(request.user, station, day)
+            context["hours"] = calendar.hours()
+        return render(request, "admin/bookings/booking/calendar.html", context)

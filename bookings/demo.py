@@ -1,6 +1,11 @@
 """seed_demo builders for the bookings app: price lists and add-ons."""
 
-from bookings.models import AddOn, AddOnPricing, PriceList
+import random
+from datetime import timedelta
+
+from django.utils import timezone
+
+from bookings.models import AddOn, AddOnPricing, Booking, PriceList
 from stations.demo import STATIONS
 from stations.models import Station
 
@@ -33,3 +38,127 @@ def build_price_lists(*, password: str) -> str:
 STEPS = [
     ("price lists", build_price_lists),
 ]
+
+
+FIRST_NAMES = [
+    "Emma",
+    "Liam",
+    "Olivia",
+    "Noah",
+    "Ava",
+    "Ethan",
+    "Sophia",
+    "Mason",
+    "Mia",
+    "Lucas",
+    "Isabella",
+    "Logan",
+    "Amelia",
+    "James",
+    "Harper",
+    "Aiden",
+    "Evelyn",
+    "Elijah",
+]
+LAST_NAMES = [
+    "Nguyen",
+    "Garcia",
+    "Smith",
+    "Patel",
+    "Kim",
+    "Johnson",
+    "Chen",
+    "Martinez",
+    "Brown",
+    "Lee",
+    "Wong",
+    "Davis",
+    "Lopez",
+    "Wilson",
+    "Tran",
+    "Anderson",
+]
+AREA_CODES = {"san-jose": "408", "sacramento": "916"}
+DEMO_NOTE = "Demo booking"
+
+
+def _demo_bookings_for(station, rng, real_now) -> int:
+    from bookings import scheduling, services
+    from bookings.models import BookingStatus
+    from config.exceptions import ApiError
+
+    seed_now = real_now - timedelta(days=20)
+    today = scheduling.local_today(station, real_now)
+    zips = [z for zone in station.zones.all() for z in zone.zip_codes]
+    addons = list(station.addons.values_list("code", flat=True))
+    times = scheduling.start_times(station)
+    made = 0
+    for offset in range(-14, 31):
+        day = today + timedelta(days=offset)
+        for _ in range(rng.randint(1, 3) if day.weekday() >= 4 else rng.randint(0, 2)):
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            number = rng.randint(10, 99)
+            future = offset > 2
+            pending = future and rng.random() < 0.1
+            try:
+                booking, _ = services.booking_create(
+                    station=station,
+                    event_date=day,
+                    start_time=rng.choice(times[::2]),
+                    adults=rng.randint(6, 24),
+                    children=rng.choice([0, 0, 2, 4]),
+                    addon_codes=rng.sample(addons, rng.randint(0, 2)),
+                    address={
+                        "line1": f"{rng.randint(100, 9999)} {last} Way",
+                        "city": station.name,
+                        "state": "CA",
+                        "zip_code": rng.choice(zips),
+                    },
+                    customer={
+                        "name": f"{first} {last}",
+                        "email": f"{first}.{last}{number}@example.com".lower(),
+                        "phone": f"+1{AREA_CODES.get(station.slug, '408')}55501{number:02d}",
+                        "sms_opt_in": rng.random() < 0.6,
+                    },
+                    notes=DEMO_NOTE,
+                    now=real_now if pending else seed_now,
+                )
+            except ApiError:
+                continue  # that slot was taken or too close: a real calendar has gaps too
+            made += 1
+            if pending:
+                continue
+            system = services.SYSTEM
+            services.booking_transition(
+                booking=booking,
+                to_status=BookingStatus.CONFIRMED,
+                actor=system,
+                reason="deposit paid",
+                now=seed_now,
+            )
+            roll = rng.random()
+            if not future and offset < 0:
+                status = BookingStatus.NO_SHOW if roll < 0.05 else BookingStatus.COMPLETED
+                services.booking_transition(
+                    booking=booking, to_status=status, actor=system, now=real_now
+                )
+            elif roll < 0.05:
+                services.booking_cancel(
+                    booking=booking, actor=services.CUSTOMER, now=seed_now, reason="plans changed"
+                )
+    return made
+
+
+def build_bookings(*, password: str) -> str:
+    """About a month and a half of bookings per demo station (two weeks back, a month ahead),
+    made through the booking service itself. Skipped where demo bookings already exist."""
+    real_now = timezone.now()
+    made = 0
+    for station in Station.objects.filter(slug__in=STATIONS).order_by("pk"):
+        if Booking.objects.filter(station=station, notes=DEMO_NOTE).exists():
+            continue
+        made += _demo_bookings_for(station, random.Random(station.slug), real_now)
+    return f"{made} bookings" if made else "bookings already there"
+
+
+STEPS.append(("bookings", build_bookings))

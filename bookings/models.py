@@ -1,9 +1,63 @@
-"""Bookings domain: the station's price list (menu and add-ons)."""
+"""
+Bookings domain: customers, the station's price list, bookings and their history.
 
+The rule that matters most lives in the database: no two active bookings of one chef overlap,
+buffers included (the `no_chef_double_booking` exclusion constraint over `blocked`).
+"""
+
+import secrets
+
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models import Q
 
-from stations.models import Station
+from stations.models import Chef, Station
+from stations.validators import validate_e164
+
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud on the phone
+
+
+def new_reference() -> str:
+    return "MH-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+
+
+class Customer(models.Model):
+    """A person who books at one station; matched by e-mail or phone, so one person is one row."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="customers")
+    name = models.CharField(max_length=120)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=20, blank=True, validators=[validate_e164])
+    sms_opt_in = models.BooleanField(default=False)
+    email_opt_in = models.BooleanField(
+        default=True, help_text="Booking e-mails (confirmations, reminders)."
+    )
+    marketing_opt_in = models.BooleanField(default=False)
+    do_not_contact = models.BooleanField(default=False)
+    erased_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "email"],
+                condition=~Q(email=""),
+                name="customer_email_unique_per_station",
+            ),
+            models.UniqueConstraint(
+                fields=["station", "phone"],
+                condition=~Q(phone=""),
+                name="customer_phone_unique_per_station",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class DepositKind(models.TextChoices):
@@ -40,9 +94,10 @@ class PriceList(models.Model):
     deposit_bp = models.PositiveIntegerField(
         default=2_000, validators=[MaxValueValidator(10_000)], help_text="20% = 2000"
     )
-    change_fee_cents = models.PositiveIntegerField(default=5_000)
-    change_fee_notice_hours = models.PositiveIntegerField(
-        default=72, help_text="Changes asked for inside this window pay the change fee."
+    change_fee_cents = models.PositiveIntegerField(
+        default=5_000,
+        help_text="Charged for a reschedule that is not the free one (see the station's "
+        "free reschedule notice).",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,3 +130,150 @@ class AddOn(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class BookingStatus(models.TextChoices):
+    PENDING_DEPOSIT = "pending_deposit", "Pending deposit"
+    CONFIRMED = "confirmed", "Confirmed"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    NO_SHOW = "no_show", "No-show"
+    EXPIRED = "expired", "Expired"
+
+
+# Statuses that hold a chef's time (and so take part in the no-overlap constraint).
+ACTIVE_STATUSES = (BookingStatus.PENDING_DEPOSIT, BookingStatus.CONFIRMED)
+
+
+class BookingSource(models.TextChoices):
+    WEB = "web", "Booking site"
+    STAFF = "staff", "Staff"
+    LEAD = "lead", "Lead conversion"
+
+
+class Booking(models.Model):
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="bookings")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="bookings")
+    reference = models.CharField(max_length=12, unique=True, default=new_reference)
+    manage_token_hash = models.CharField(max_length=64)
+
+    # When, in the station's local time (event_date, start_time) and as UTC instants.
+    event_date = models.DateField()
+    start_time = models.TimeField()
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    blocked = DateTimeRangeField(help_text="The chef's time taken: the event plus buffers.")
+
+    adults = models.PositiveSmallIntegerField()
+    children = models.PositiveSmallIntegerField(default=0)
+    addon_codes = models.JSONField(default=list, blank=True)
+
+    address_line1 = models.CharField(max_length=200)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100)
+    state = models.CharField(max_length=2)
+    zip_code = models.CharField(max_length=5)
+    notes = models.TextField(blank=True)
+
+    chef = models.ForeignKey(Chef, on_delete=models.PROTECT, related_name="bookings")
+    status = models.CharField(
+        max_length=20, choices=BookingStatus.choices, default=BookingStatus.PENDING_DEPOSIT
+    )
+    source = models.CharField(max_length=10, choices=BookingSource.choices, default="web")
+    hold_expires_at = models.DateTimeField(null=True, blank=True)
+    reschedule_count = models.PositiveSmallIntegerField(default=0)
+
+    # Money, in cents of `currency`, from the quote engine (bookings.pricing).
+    currency = models.CharField(max_length=3)
+    quote_lines = models.JSONField(default=list)
+    subtotal_cents = models.PositiveIntegerField()
+    travel_fee_cents = models.PositiveIntegerField(default=0)
+    gratuity_cents = models.PositiveIntegerField(default=0)
+    tax_cents = models.PositiveIntegerField(default=0)
+    fees_cents = models.PositiveIntegerField(default=0, help_text="Change fees added later.")
+    total_cents = models.PositiveIntegerField()
+    deposit_cents = models.PositiveIntegerField()
+    amount_paid_cents = models.PositiveIntegerField(default=0)
+    amount_refunded_cents = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        indexes = [
+            # The calendar and availability read a station's bookings by event date.
+            models.Index(fields=["station", "event_date"], name="booking_station_date_idx"),
+            # The hold sweeper and the reminder task read by status and start.
+            models.Index(fields=["status", "starts_at"], name="booking_status_start_idx"),
+        ]
+        constraints = [
+            ExclusionConstraint(
+                name="no_chef_double_booking",
+                expressions=[("chef", RangeOperators.EQUAL), ("blocked", RangeOperators.OVERLAPS)],
+                condition=Q(status__in=ACTIVE_STATUSES),
+            ),
+            models.CheckConstraint(condition=Q(adults__gte=1), name="booking_has_an_adult"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def balance_due_cents(self) -> int:
+        return max(0, self.total_cents - (self.amount_paid_cents - self.amount_refunded_cents))
+
+    @property
+    def guests(self) -> int:
+        return self.adults + self.children
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class BookingEvent(models.Model):
+    """One line of a booking's history: who moved it from what to what, and why."""
+
+    STATION_PATH = "booking__station"
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    actor_label = models.CharField(max_length=40, help_text="customer, system, or the username")
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    reason = models.CharField(max_length=300, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} → {self.to_status}"
+
+
+class ReminderKind(models.TextChoices):
+    DAYS_3 = "72h", "3 days before"
+    DAY_1 = "24h", "1 day before"
+
+
+class Reminder(models.Model):
+    """A reminder claimed for sending; unique per booking and kind, so it goes out once."""
+
+    STATION_PATH = "booking__station"
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=4, choices=ReminderKind.choices)
+    channel = models.CharField(max_length=8)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["booking", "kind"], name="one_reminder_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} reminder by {self.channel}"

@@ -3,19 +3,39 @@
 from django.urls import include, path, re_path
 from rest_framework.routers import SimpleRouter
 
+from bookings.api import (
+    AvailabilityView,
+    BookingCreateView,
+    BookingManageViewSet,
+    MenuView,
+    QuoteView,
+    StaffBookingViewSet,
+    StaffCustomerViewSet,
+)
 from config.auth import ObtainTokenView
 from config.health import HealthView
 from stations.api import PublicStationViewSet, StaffStationViewSet
 
 public = SimpleRouter(trailing_slash="/?")
 public.register("stations", PublicStationViewSet, basename="station")
+public.register("bookings", BookingManageViewSet, basename="booking")
 
 staff = SimpleRouter(trailing_slash="/?")
 staff.register("stations", StaffStationViewSet, basename="staff-station")
+staff.register("bookings", StaffBookingViewSet, basename="staff-booking")
+staff.register("customers", StaffCustomerViewSet, basename="staff-customer")
 
 urlpatterns = [
     re_path(r"^health/?$", HealthView.as_view(), name="health"),
     re_path(r"^auth/token/?$", ObtainTokenView.as_view(), name="auth-token"),
+    re_path(r"^stations/(?P<slug>[-\w]+)/menu/?$", MenuView.as_view(), name="station-menu"),
+    re_path(
+        r"^stations/(?P<slug>[-\w]+)/availability/?$",
+        AvailabilityView.as_view(),
+        name="station-availability",
+    ),
+    re_path(r"^quotes/?$", QuoteView.as_view(), name="quote"),
+    re_path(r"^bookings/?$", BookingCreateView.as_view(), name="booking-create"),
     path("staff/", include(staff.urls)),
     path("", include(public.urls)),
 ]

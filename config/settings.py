@@ -152,6 +152,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "config.tasks.heartbeat", "schedule": 60.0},
+    "purge-idempotency-keys": {"task": "config.tasks.purge_idempotency_keys", "schedule": 3600.0},
+    "expire-unpaid-holds": {"task": "bookings.tasks.expire_holds", "schedule": 60.0},
+    "send-booking-reminders": {"task": "bookings.tasks.send_reminders", "schedule": 900.0},
 }
 
 # --- Auth, API ------------------------------------------------------------------------------

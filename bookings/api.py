@@ -1,0 +1,300 @@
+"""
+Bookings API. Public (booking site): menu, availability, quotes, booking create and the
+customer's self-service link. Staff: bookings (with transitions and reassignment) and customers.
+Views validate, call a service, and shape the answer.
+"""
+
+import django_filters
+from django.db.models import Prefetch, Q
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.viewsets import ViewSet
+
+from bookings import pricing, scheduling, selectors, services
+from bookings import serializers as s
+from bookings.models import Booking, BookingEvent, BookingSource, BookingStatus, Customer
+from config.idempotency import idempotent
+from stations import tenancy
+from stations.api import PublicEndpointMixin, StationScopedViewSet
+from stations.models import Chef
+
+TOKEN_HEADER = OpenApiParameter(
+    "X-Booking-Token", str, OpenApiParameter.HEADER, required=True, description="manage_token"
+)
+
+
+def _station_or_404(slug: str):
+    station = selectors.active_station(slug)
+    if station is None:
+        raise Http404
+    return station
+
+
+def _contact(data: dict) -> dict:
+    return {k: data[k] for k in ("name", "email", "phone", "sms_opt_in")}
+
+
+# --- Public ----------------------------------------------------------------------------------
+
+
+class MenuView(PublicEndpointMixin, APIView):
+    @extend_schema(responses=s.MenuSerializer, auth=[])
+    def get(self, request, slug):
+        station = _station_or_404(slug)
+        return Response(s.MenuSerializer(pricing.price_list_for(station)).data)
+
+
+class AvailabilityView(PublicEndpointMixin, APIView):
+    @extend_schema(
+        parameters=[s.AvailabilityQuerySerializer], responses=s.AvailabilitySerializer, auth=[]
+    )
+    def get(self, request, slug):
+        station = _station_or_404(slug)
+        query = s.AvailabilityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        slots = scheduling.availability(station=station, **query.validated_data)
+        body = {"station": station.slug, "timezone": station.timezone, "slots": slots}
+        return Response(s.AvailabilitySerializer(body).data)
+
+
+class QuoteView(PublicEndpointMixin, APIView):
+    @extend_schema(request=s.QuoteRequestSerializer, responses=s.QuoteSerializer, auth=[])
+    def post(self, request):
+        data = s.QuoteRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        quote = pricing.quote(
+            station=v["station"],
+            event_date=v["event_date"],
+            adults=v["adults"],
+            children=v["children"],
+            zip_code=v["zip_code"],
+            addon_codes=v["addons"],
+        )
+        return Response(s.QuoteSerializer(quote).data)
+
+
+def _create_booking(request, *, source: str, actor: services.Actor) -> Response:
+    data = s.BookingRequestSerializer(data=request.data, context={"request": request})
+    data.is_valid(raise_exception=True)
+    v = data.validated_data
+    booking, token = services.booking_create(
+        station=v["station"],
+        event_date=v["event_date"],
+        start_time=v["start_time"],
+        adults=v["adults"],
+        children=v["children"],
+        addon_codes=v["addons"],
+        address=v["address"],
+        customer=_contact(v["customer"]),
+        notes=v["notes"],
+        source=source,
+        actor=actor,
+    )
+    context = {"manage_token": token, "payment": None}
+    return Response(s.BookingCreatedSerializer(booking, context=context).data, status=201)
+
+
+class BookingCreateView(PublicEndpointMixin, APIView):
+    @extend_schema(
+        request=s.BookingRequestSerializer,
+        responses={201: s.BookingCreatedSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        auth=[],
+    )
+    @idempotent("booking-create")
+    def post(self, request):
+        return _create_booking(request, source=BookingSource.WEB, actor=services.CUSTOMER)
+
+
+class BookingManageViewSet(PublicEndpointMixin, ViewSet):
+    """The customer's own booking, behind the secret manage token. Any wrong token is 404."""
+
+    lookup_field = "reference"
+    lookup_value_regex = "MH-[0-9A-Za-z]{6}"
+
+    def _booking(self, request, reference) -> Booking:
+        booking = selectors.booking_for_customer(reference)
+        token = request.headers.get("X-Booking-Token")
+        if booking is None or not services.token_matches(booking, token):
+            raise Http404
+        return booking
+
+    @extend_schema(parameters=[TOKEN_HEADER], responses=s.BookingSerializer, auth=[])
+    def retrieve(self, request, reference=None):
+        return Response(s.BookingSerializer(self._booking(request, reference)).data)
+
+    @extend_schema(
+        parameters=[TOKEN_HEADER],
+        request=s.CancelRequestSerializer,
+        responses=s.BookingSerializer,
+        auth=[],
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, reference=None):
+        booking = self._booking(request, reference)
+        data = s.CancelRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        booking, _ = services.booking_cancel(
+            booking=booking, actor=services.CUSTOMER, reason=data.validated_data["reason"]
+        )
+        return Response(s.BookingSerializer(booking).data)
+
+    @extend_schema(
+        parameters=[TOKEN_HEADER],
+        request=s.RescheduleRequestSerializer,
+        responses=s.BookingSerializer,
+        auth=[],
+    )
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request, reference=None):
+        booking = self._booking(request, reference)
+        data = s.RescheduleRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        booking, _ = services.booking_reschedule(
+            booking=booking, actor=services.CUSTOMER, **data.validated_data
+        )
+        return Response(s.BookingSerializer(booking).data)
+
+
+# --- Staff -----------------------------------------------------------------------------------
+
+
+class BookingFilter(django_filters.FilterSet):
+    station = django_filters.CharFilter(field_name="station__slug")
+    date_from = django_filters.DateFilter(field_name="event_date", lookup_expr="gte")
+    date_to = django_filters.DateFilter(field_name="event_date", lookup_expr="lte")
+    status = django_filters.MultipleChoiceFilter(choices=BookingStatus.choices)
+    chef = django_filters.NumberFilter(field_name="chef_id")
+    customer = django_filters.NumberFilter(field_name="customer_id")
+
+    class Meta:
+        model = Booking
+        fields = ["station", "date_from", "date_to", "status", "chef", "customer"]
+
+
+class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StationScopedViewSet):
+    """Bookings of the user's stations (chefs: their own events, read-only)."""
+
+    queryset = Booking.objects.select_related("station", "customer", "chef").order_by(
+        "starts_at", "pk"
+    )
+    filterset_class = BookingFilter
+
+    def get_queryset(self):
+        queryset = selectors.bookings_for(self.request.user, self.queryset)
+        if self.action == "retrieve":
+            events = BookingEvent.objects.order_by("created_at", "pk")
+            queryset = queryset.prefetch_related(Prefetch("events", queryset=events))
+        return queryset
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return s.StaffBookingDetailSerializer
+        if self.action == "create":
+            return s.StaffBookingCreateSerializer
+        return s.StaffBookingSerializer
+
+    @extend_schema(
+        request=s.StaffBookingCreateSerializer, responses={201: s.StaffBookingSerializer}
+    )
+    def create(self, request):
+        data = s.StaffBookingCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        station = data.validated_data["station"]
+        if not tenancy.has_role(request.user, station.pk, self.write_roles):
+            raise serializers.ValidationError({"station": ["Unknown station."]})
+        return _create_booking(
+            request, source=BookingSource.STAFF, actor=services.Actor.of(request.user)
+        )
+
+    def _transition(self, request, to_status):
+        booking = self.get_object()
+        data = s.TransitionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        actor = services.Actor.of(request.user)
+        reason = data.validated_data["reason"]
+        if to_status == BookingStatus.CANCELLED:
+            booking, _ = services.booking_cancel(booking=booking, actor=actor, reason=reason)
+        else:
+            booking = services.booking_transition(
+                booking=booking, to_status=to_status, actor=actor, reason=reason
+            )
+        return Response(s.StaffBookingSerializer(booking).data)
+
+    @extend_schema(request=s.TransitionSerializer, responses=s.StaffBookingSerializer)
+    @action(detail=True, methods=["post"])
+    def confirm(self, request, pk=None):
+        return self._transition(request, BookingStatus.CONFIRMED)
+
+    @extend_schema(request=s.TransitionSerializer, responses=s.StaffBookingSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._transition(request, BookingStatus.CANCELLED)
+
+    @extend_schema(request=s.TransitionSerializer, responses=s.StaffBookingSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        return self._transition(request, BookingStatus.COMPLETED)
+
+    @extend_schema(request=s.TransitionSerializer, responses=s.StaffBookingSerializer)
+    @action(detail=True, methods=["post"], url_path="no-show")
+    def no_show(self, request, pk=None):
+        return self._transition(request, BookingStatus.NO_SHOW)
+
+    @extend_schema(request=s.ReassignSerializer, responses=s.StaffBookingSerializer)
+    @action(detail=True, methods=["post"])
+    def reassign(self, request, pk=None):
+        booking = self.get_object()
+        data = s.ReassignSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        chef = Chef.objects.filter(pk=data.validated_data["chef"], station_id=booking.station_id)
+        if not chef.exists():
+            raise serializers.ValidationError({"chef": ["No such chef at this station."]})
+        booking = services.booking_reassign_chef(
+            booking=booking, chef=chef.get(), actor=services.Actor.of(request.user)
+        )
+        return Response(s.StaffBookingSerializer(booking).data)
+
+    @extend_schema(request=s.RescheduleRequestSerializer, responses=s.StaffBookingSerializer)
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request, pk=None):
+        booking = self.get_object()
+        data = s.RescheduleRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        booking, _ = services.booking_reschedule(
+            booking=booking, actor=services.Actor.of(request.user), **data.validated_data
+        )
+        return Response(s.StaffBookingSerializer(booking).data)
+
+
+class CustomerFilter(django_filters.FilterSet):
+    station = django_filters.CharFilter(field_name="station__slug")
+    q = django_filters.CharFilter(method="search")
+
+    class Meta:
+        model = Customer
+        fields = ["station", "q"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(
+            Q(name__icontains=value) | Q(email__icontains=value) | Q(phone__contains=value)
+        )
+
+
+class StaffCustomerViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, StationScopedViewSet
+):
+    queryset = Customer.objects.select_related("station").order_by("name", "pk")
+    serializer_class = s.CustomerSerializer
+    filterset_class = CustomerFilter
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_queryset(self):
+        # Chefs see their events, not the customer book.
+        queryset = super().get_queryset()
+        return tenancy.scope(queryset, self.request.user, roles=tenancy.STAFF_WRITE_ROLES)

@@ -1,0 +1,63 @@
+"""
+The station's cancellation and reschedule policy: one piece of code, used by the customer's
+self-service link, the staff API and the admin alike.
+
+Cancel: at least `deposit_forfeit_hours` before the event, everything paid is refunded; inside
+that window the deposit is kept and anything paid beyond it is refunded.
+Reschedule: the first reschedule asked at least `free_reschedule_notice_hours` before the event
+is free; any other pays the price list's change fee. Money already paid stays on the booking
+(the reschedule credit).
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from django.utils import timezone
+
+from bookings.models import Booking
+from bookings.pricing import price_list_for
+
+
+@dataclass(frozen=True)
+class CancellationTerms:
+    hours_before: int
+    refund_cents: int
+    forfeit_cents: int
+    rule: str  # "full_refund" or "deposit_forfeited"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RescheduleTerms:
+    hours_before: int
+    free: bool
+    fee_cents: int
+    rule: str  # "free_reschedule", "change_fee"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _hours_before(booking: Booking, now: datetime | None) -> int:
+    seconds = (booking.starts_at - (now or timezone.now())).total_seconds()
+    return int(seconds // 3600)
+
+
+def cancellation_terms(booking: Booking, now: datetime | None = None) -> CancellationTerms:
+    hours = _hours_before(booking, now)
+    paid = booking.amount_paid_cents - booking.amount_refunded_cents
+    if hours >= booking.station.deposit_forfeit_hours:
+        return CancellationTerms(hours, paid, 0, "full_refund")
+    forfeit = min(booking.deposit_cents, paid)
+    return CancellationTerms(hours, paid - forfeit, forfeit, "deposit_forfeited")
+
+
+def reschedule_terms(booking: Booking, now: datetime | None = None) -> RescheduleTerms:
+    hours = _hours_before(booking, now)
+    if booking.reschedule_count == 0 and hours >= booking.station.free_reschedule_notice_hours:
+        return RescheduleTerms(hours, True, 0, "free_reschedule")
+    return RescheduleTerms(
+        hours, False, price_list_for(booking.station).change_fee_cents, "change_fee"
+    )

@@ -1,0 +1,191 @@
+"""
+Time arithmetic and availability. Everything a person reads is in the station's local time;
+instants are aware UTC. Local times that do not exist (the spring-forward gap) are never offered;
+an event's length is real elapsed time, so an evening event on a DST-change day is still, say,
+two hours long.
+
+Availability reads three small result sets (chefs, their busy intervals, their time off) once
+for the whole range and sweeps the slots in memory, so its cost in queries does not grow with
+the number of days.
+"""
+
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import accumulate
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+
+from bookings.models import ACTIVE_STATUSES, Booking
+from stations.models import Chef, Station, TimeOff
+
+MAX_RANGE_DAYS = 62
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    starts_at: datetime
+    ends_at: datetime
+    blocked_from: datetime
+    blocked_to: datetime
+
+
+@dataclass(frozen=True)
+class Slot:
+    date: date
+    start: time
+    end: time
+    chefs_available: int
+
+
+def station_tz(station: Station) -> ZoneInfo:
+    return ZoneInfo(station.timezone)
+
+
+def local_instant(station: Station, day: date, at: time) -> datetime | None:
+    """The aware instant of a local wall-clock time, or None when that time does not exist."""
+    tz = station_tz(station)
+    candidate = datetime.combine(day, at, tzinfo=tz)
+    if candidate.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != candidate.replace(
+        tzinfo=None
+    ):
+        return None  # inside the spring-forward gap
+    return candidate
+
+
+def event_window(station: Station, starts_at: datetime, guests: int) -> EventWindow:
+    ends_at = starts_at + timedelta(minutes=station.event_minutes_for(guests))
+    buffer = timedelta(minutes=station.buffer_minutes)
+    return EventWindow(starts_at, ends_at, starts_at - buffer, ends_at + buffer)
+
+
+def start_times(station: Station) -> list[time]:
+    """The offered start times of a day: earliest to latest start, every slot interval."""
+    step = station.slot_interval_minutes
+    first = station.earliest_start.hour * 60 + station.earliest_start.minute
+    last = station.latest_start.hour * 60 + station.latest_start.minute
+    return [time(m // 60, m % 60) for m in range(first, last + 1, step)]
+
+
+def local_today(station: Station, now: datetime | None = None) -> date:
+    return (now or timezone.now()).astimezone(station_tz(station)).date()
+
+
+class BusyIndex:
+    """Each chef's taken intervals, searchable in O(log n): sorted starts and running max ends."""
+
+    def __init__(self, intervals: dict[int, list[tuple[datetime, datetime]]]):
+        self._starts = {}
+        self._max_ends = {}
+        for chef_id, spans in intervals.items():
+            spans.sort()
+            self._starts[chef_id] = [lo for lo, _ in spans]
+            self._max_ends[chef_id] = list(accumulate((hi for _, hi in spans), max))
+
+    def is_free(self, chef_id: int, lo: datetime, hi: datetime) -> bool:
+        starts = self._starts.get(chef_id)
+        if not starts:
+            return True
+        before = bisect_left(starts, hi)  # intervals starting before our end
+        return before == 0 or self._max_ends[chef_id][before - 1] <= lo
+
+
+def load_busy(
+    chef_ids: list[int], lo: datetime, hi: datetime, *, exclude_booking_id: int | None = None
+) -> tuple[BusyIndex, Counter]:
+    """Busy intervals (bookings with buffers, time off) of these chefs between lo and hi, and
+    the number of active bookings per (chef, local event date). Two queries."""
+    intervals: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    per_day: Counter = Counter()
+    bookings = Booking.objects.filter(
+        chef_id__in=chef_ids, status__in=ACTIVE_STATUSES, blocked__overlap=(lo, hi)
+    )
+    if exclude_booking_id is not None:
+        bookings = bookings.exclude(pk=exclude_booking_id)
+    for chef_id, blocked, event_date in bookings.values_list("chef_id", "blocked", "event_date"):
+        intervals[chef_id].append((blocked.lower, blocked.upper))
+        per_day[chef_id, event_date] += 1
+    time_off = TimeOff.objects.filter(chef_id__in=chef_ids, starts_at__lt=hi, ends_at__gt=lo)
+    for chef_id, starts_at, ends_at in time_off.values_list("chef_id", "starts_at", "ends_at"):
+        intervals[chef_id].append((starts_at, ends_at))
+    return BusyIndex(intervals), per_day
+
+
+def day_counts(
+    chef_ids: list[int], event_date: date, *, exclude_booking_id: int | None = None
+) -> Counter:
+    """Active bookings per (chef, local date) on one date: the input of the daily cap."""
+    rows = Booking.objects.filter(
+        chef_id__in=chef_ids, event_date=event_date, status__in=ACTIVE_STATUSES
+    )
+    if exclude_booking_id is not None:
+        rows = rows.exclude(pk=exclude_booking_id)
+    return Counter((chef_id, event_date) for chef_id in rows.values_list("chef_id", flat=True))
+
+
+def active_chef_ids(station: Station) -> list[int]:
+    return list(
+        Chef.objects.filter(station=station, active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def free_chefs(
+    station: Station,
+    chef_ids: list[int],
+    window: EventWindow,
+    event_date: date,
+    busy: BusyIndex,
+    per_day: Counter,
+) -> list[int]:
+    cap = station.max_events_per_chef_per_day
+    return [
+        chef_id
+        for chef_id in chef_ids
+        if per_day[chef_id, event_date] < cap
+        and busy.is_free(chef_id, window.blocked_from, window.blocked_to)
+    ]
+
+
+def bookable_window(station: Station, now: datetime | None = None) -> tuple[datetime, date]:
+    """The earliest instant a new event may start (notice) and the last bookable local date."""
+    now = now or timezone.now()
+    return (
+        now + timedelta(hours=station.min_notice_hours),
+        local_today(station, now) + timedelta(days=station.booking_horizon_days),
+    )
+
+
+def availability(
+    *, station: Station, start: date, end: date, guests: int, now: datetime | None = None
+) -> list[Slot]:
+    """Bookable slots from start to end (inclusive, local dates) for a party of `guests`."""
+    earliest, last_day = bookable_window(station, now)
+    end = min(end, last_day)
+    if end < start:
+        return []
+    tz = station_tz(station)
+    chef_ids = active_chef_ids(station)
+    if not chef_ids:
+        return []
+    span_lo = datetime.combine(start - timedelta(days=1), time(), tzinfo=tz)
+    span_hi = datetime.combine(end + timedelta(days=2), time(), tzinfo=tz)
+    busy, per_day = load_busy(chef_ids, span_lo, span_hi)
+
+    slots = []
+    times = start_times(station)
+    day = start
+    while day <= end:
+        for at in times:
+            starts_at = local_instant(station, day, at)
+            if starts_at is None or starts_at < earliest:
+                continue
+            window = event_window(station, starts_at, guests)
+            count = len(free_chefs(station, chef_ids, window, day, busy, per_day))
+            if count:
+                slots.append(Slot(day, at, window.ends_at.astimezone(tz).time(), count))
+        day += timedelta(days=1)
+    return slots

@@ -1,0 +1,325 @@
+"""Request and response shapes of the bookings API (public and staff)."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from bookings import policy
+from bookings.models import AddOn, Booking, BookingEvent, Customer, PriceList
+from bookings.scheduling import station_tz
+from stations.models import ServiceZone, Station
+from stations.validators import normalize_phone
+
+
+class ActiveStationField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="slug", queryset=Station.objects.filter(active=True), **kwargs)
+        self.error_messages["does_not_exist"] = "Unknown station."
+
+
+class PhoneField(serializers.CharField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return normalize_phone(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+
+
+def zip_code_field() -> serializers.RegexField:
+    return serializers.RegexField(r"^\d{5}$", error_messages={"invalid": "Enter a 5-digit ZIP."})
+
+
+class PartySerializer(serializers.Serializer):
+    station = ActiveStationField()
+    event_date = serializers.DateField()
+    adults = serializers.IntegerField(min_value=1, max_value=500)
+    children = serializers.IntegerField(min_value=0, max_value=500, default=0)
+    addons = serializers.ListField(
+        child=serializers.SlugField(max_length=40), default=list, max_length=30
+    )
+
+
+class QuoteRequestSerializer(PartySerializer):
+    zip_code = zip_code_field()
+
+
+class QuoteLineSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    label = serializers.CharField()
+    quantity = serializers.IntegerField()
+    amount_cents = serializers.IntegerField()
+
+
+class QuoteSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    lines = QuoteLineSerializer(many=True)
+    subtotal_cents = serializers.IntegerField()
+    travel_fee_cents = serializers.IntegerField()
+    gratuity_cents = serializers.IntegerField()
+    tax_cents = serializers.IntegerField()
+    total_cents = serializers.IntegerField()
+    deposit_cents = serializers.IntegerField()
+
+
+class AddressSerializer(serializers.Serializer):
+    line1 = serializers.CharField(max_length=200)
+    line2 = serializers.CharField(max_length=200, allow_blank=True, default="")
+    city = serializers.CharField(max_length=100)
+    state = serializers.RegexField(r"^[A-Za-z]{2}$", error_messages={"invalid": "Two letters."})
+    zip_code = zip_code_field()
+
+    def validate_state(self, value: str) -> str:
+        return value.upper()
+
+
+class ContactSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    email = serializers.EmailField(max_length=254)
+    phone = PhoneField(max_length=32)
+    sms_opt_in = serializers.BooleanField(default=False)
+
+
+class BookingRequestSerializer(PartySerializer):
+    start_time = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"])
+    address = AddressSerializer()
+    customer = ContactSerializer()
+    notes = serializers.CharField(max_length=2000, allow_blank=True, default="")
+
+
+class RescheduleRequestSerializer(serializers.Serializer):
+    event_date = serializers.DateField()
+    start_time = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"])
+
+
+class CancelRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=300, allow_blank=True, default="")
+
+
+class AvailabilityQuerySerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    guests = serializers.IntegerField(min_value=1, max_value=500, default=10)
+
+    def validate(self, attrs):
+        span = (attrs["end"] - attrs["start"]).days
+        if span < 0:
+            raise serializers.ValidationError({"end": ["The end is before the start."]})
+        if span >= 62:
+            raise serializers.ValidationError({"end": ["Ask for at most 62 days at a time."]})
+        return attrs
+
+
+class SlotSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    start = serializers.TimeField(format="%H:%M")
+    end = serializers.TimeField(format="%H:%M")
+    chefs_available = serializers.IntegerField()
+
+
+class AvailabilitySerializer(serializers.Serializer):
+    station = serializers.CharField()
+    timezone = serializers.CharField()
+    slots = SlotSerializer(many=True)
+
+
+class AddOnSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AddOn
+        fields = ["code", "label", "description", "pricing", "price_cents"]
+
+
+class ZoneSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ServiceZone
+        fields = ["name", "zip_codes", "travel_fee_cents"]
+
+
+class MenuSerializer(serializers.ModelSerializer):
+    station = serializers.CharField(source="station.slug")
+    currency = serializers.CharField(source="station.currency")
+    addons = serializers.SerializerMethodField()
+    travel_zones = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PriceList
+        fields = [
+            "station",
+            "currency",
+            "adult_price_cents",
+            "child_price_cents",
+            "child_age_limit",
+            "minimum_weekday_cents",
+            "minimum_weekend_cents",
+            "gratuity_min_guests",
+            "gratuity_bp",
+            "tax_rate_bp",
+            "deposit_kind",
+            "deposit_fixed_cents",
+            "deposit_bp",
+            "change_fee_cents",
+            "addons",
+            "travel_zones",
+        ]
+
+    def get_addons(self, prices) -> list[dict]:
+        addons = prices.station.addons.filter(active=True)
+        return AddOnSerializer(addons, many=True).data
+
+    def get_travel_zones(self, prices) -> list[dict]:
+        return ZoneSerializer(prices.station.zones.all(), many=True).data
+
+
+class BookingSerializer(serializers.ModelSerializer):
+    """A booking as its customer sees it (self-service) and as the create call answers."""
+
+    station = serializers.CharField(source="station.slug")
+    timezone = serializers.CharField(source="station.timezone")
+    start_time = serializers.TimeField(format="%H:%M")
+    end_time = serializers.SerializerMethodField()
+    addons = serializers.ListField(source="addon_codes", child=serializers.CharField())
+    address = serializers.SerializerMethodField()
+    customer = serializers.SerializerMethodField()
+    lines = QuoteLineSerializer(source="quote_lines", many=True)
+    balance_due_cents = serializers.IntegerField()
+    payment = serializers.SerializerMethodField()
+    policy = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Booking
+        fields = [
+            "reference",
+            "status",
+            "station",
+            "timezone",
+            "event_date",
+            "start_time",
+            "end_time",
+            "adults",
+            "children",
+            "addons",
+            "address",
+            "customer",
+            "notes",
+            "currency",
+            "lines",
+            "subtotal_cents",
+            "travel_fee_cents",
+            "gratuity_cents",
+            "tax_cents",
+            "fees_cents",
+            "total_cents",
+            "deposit_cents",
+            "amount_paid_cents",
+            "balance_due_cents",
+            "hold_expires_at",
+            "payment",
+            "policy",
+        ]
+
+    def get_end_time(self, booking) -> str:
+        return f"{booking.ends_at.astimezone(station_tz(booking.station)):%H:%M}"
+
+    def get_address(self, booking) -> dict:
+        return {
+            "line1": booking.address_line1,
+            "line2": booking.address_line2,
+            "city": booking.city,
+            "state": booking.state,
+            "zip_code": booking.zip_code,
+        }
+
+    def get_customer(self, booking) -> dict:
+        c = booking.customer
+        return {"name": c.name, "email": c.email, "phone": c.phone, "sms_opt_in": c.sms_opt_in}
+
+    def get_payment(self, booking) -> dict | None:
+        return self.context.get("payment")
+
+    def get_policy(self, booking) -> dict | None:
+        """What cancelling or rescheduling now would mean, so the customer sees it first."""
+        if not booking.is_active:
+            return None
+        return {
+            "cancel": policy.cancellation_terms(booking).as_dict(),
+            "reschedule": policy.reschedule_terms(booking).as_dict(),
+        }
+
+
+class BookingCreatedSerializer(BookingSerializer):
+    manage_token = serializers.SerializerMethodField()
+
+    class Meta(BookingSerializer.Meta):
+        fields = [*BookingSerializer.Meta.fields, "manage_token"]
+
+    def get_manage_token(self, booking) -> str:
+        return self.context["manage_token"]
+
+
+# --- Staff ---------------------------------------------------------------------------------
+
+
+class BookingEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BookingEvent
+        fields = ["created_at", "actor_label", "from_status", "to_status", "reason", "data"]
+
+
+class StaffBookingSerializer(BookingSerializer):
+    id = serializers.IntegerField(read_only=True)
+    chef = serializers.PrimaryKeyRelatedField(read_only=True)
+    chef_name = serializers.CharField(source="chef.name")
+    customer_id = serializers.IntegerField()
+    source = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    class Meta(BookingSerializer.Meta):
+        fields = [
+            "id",
+            *BookingSerializer.Meta.fields,
+            "chef",
+            "chef_name",
+            "customer_id",
+            "source",
+            "reschedule_count",
+            "created_at",
+        ]
+
+
+class StaffBookingDetailSerializer(StaffBookingSerializer):
+    history = BookingEventSerializer(source="events", many=True)
+
+    class Meta(StaffBookingSerializer.Meta):
+        fields = [*StaffBookingSerializer.Meta.fields, "history"]
+
+
+class StaffBookingCreateSerializer(BookingRequestSerializer):
+    """Staff take bookings by phone too: the same fields, any station they may write to."""
+
+
+class ReassignSerializer(serializers.Serializer):
+    chef = serializers.IntegerField()
+
+
+class TransitionSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=300, allow_blank=True, default="")
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    station = serializers.CharField(source="station.slug", read_only=True)
+    phone = PhoneField(max_length=32, allow_blank=True, required=False)
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "station",
+            "name",
+            "email",
+            "phone",
+            "sms_opt_in",
+            "email_opt_in",
+            "marketing_opt_in",
+            "do_not_contact",
+            "created_at",
+        ]
+        read_only_fields = ["id", "station", "created_at"]

@@ -1,0 +1,535 @@
+"""
+Writes of the bookings domain. Each is a keyword-only function with one transaction.
+
+Double booking: the database refuses overlapping active bookings of a chef (exclusion
+constraint `no_chef_double_booking`). On top of it, every write that picks or moves a chef takes
+a transaction-level advisory lock on (station, local event date) first, so the per-chef daily cap
+is counted without races and concurrent requests for the last chef queue for a few
+milliseconds instead of failing on the constraint. Status changes are compare-and-swap updates:
+of two concurrent transitions exactly one wins, the other gets 409.
+"""
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
+from django.db.models import Q
+from django.utils import timezone
+
+from bookings import pricing, scheduling
+from bookings.models import (
+    Booking,
+    BookingEvent,
+    BookingSource,
+    BookingStatus,
+    Customer,
+)
+from bookings.policy import CancellationTerms, cancellation_terms, reschedule_terms
+from config.exceptions import ApiError, Conflict
+from stations.models import Chef, Station
+
+logger = logging.getLogger(__name__)
+
+TRANSITIONS = {
+    BookingStatus.PENDING_DEPOSIT: {
+        BookingStatus.CONFIRMED,
+        BookingStatus.CANCELLED,
+        BookingStatus.EXPIRED,
+    },
+    BookingStatus.CONFIRMED: {
+        BookingStatus.COMPLETED,
+        BookingStatus.CANCELLED,
+        BookingStatus.NO_SHOW,
+    },
+}
+AFTER_EVENT_STATUSES = {BookingStatus.COMPLETED, BookingStatus.NO_SHOW}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: a staff user, or a label such as "customer" or "system"."""
+
+    user: object | None = None
+    label: str = "system"
+
+    @classmethod
+    def of(cls, user) -> "Actor":
+        return cls(user=user, label=user.get_username())
+
+
+CUSTOMER = Actor(label="customer")
+SYSTEM = Actor(label="system")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(booking: Booking, token: str | None) -> bool:
+    return bool(token) and hmac.compare_digest(booking.manage_token_hash, hash_token(token))
+
+
+def _lock_days(station_id: int, days: list[date]) -> None:
+    """Serialise chef-picking writes per (station, local date); sorted, so no deadlocks."""
+    with connection.cursor() as cursor:
+        for day in sorted(set(days)):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [station_id, day.toordinal()])
+
+
+def _is_exclusion_violation(exc: IntegrityError, name: str) -> bool:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == name
+
+
+def _record(
+    booking: Booking,
+    *,
+    actor: Actor,
+    from_status: str,
+    to_status: str,
+    reason: str = "",
+    data: dict | None = None,
+) -> BookingEvent:
+    return BookingEvent.objects.create(
+        booking=booking,
+        actor=actor.user,
+        actor_label=actor.label,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason[:300],
+        data=data or {},
+    )
+
+
+# --- Customers -------------------------------------------------------------------------------
+
+
+def customer_upsert(
+    *, station: Station, name: str, email: str = "", phone: str = "", sms_opt_in: bool = False
+) -> Customer:
+    """The station's customer with this e-mail or phone (e-mail wins), created if new.
+
+    Safe under concurrency: a losing concurrent insert re-reads the winner's row.
+    """
+    email = (email or "").strip().lower()
+    for _attempt in range(2):
+        match = Q()
+        if email:
+            match |= Q(email=email)
+        if phone:
+            match |= Q(phone=phone)
+        found = list(Customer.objects.filter(Q(station=station) & match)) if match else []
+        found.sort(key=lambda c: (c.email != email or not email, c.pk))
+        if found:
+            customer = found[0]
+            customer.name = name or customer.name
+            customer.email = customer.email or email
+            customer.phone = customer.phone or phone
+            customer.sms_opt_in = customer.sms_opt_in or sms_opt_in
+            try:
+                with transaction.atomic():
+                    customer.save()
+            except IntegrityError:
+                continue  # the phone/e-mail we added belongs to another row: re-read
+            return customer
+        try:
+            with transaction.atomic():
+                return Customer.objects.create(
+                    station=station, name=name, email=email, phone=phone, sms_opt_in=sms_opt_in
+                )
+        except IntegrityError:
+            continue  # a concurrent request created this person: read it
+    raise Conflict("Please try again.", code="customer_conflict")
+
+
+# --- Creating a booking ----------------------------------------------------------------------
+
+
+def validate_start(
+    *, station: Station, event_date: date, start_time: time, guests: int, now: datetime | None
+) -> datetime:
+    """Check a requested start against the station's rules; return the aware start instant."""
+    now = now or timezone.now()
+    errors: dict[str, list[str]] = {}
+    if not 1 <= guests <= station.max_guests:
+        errors["adults"] = [f"Parties of 1 to {station.max_guests} guests can book online."]
+    earliest, last_day = scheduling.bookable_window(station, now)
+    starts_at = scheduling.local_instant(station, event_date, start_time)
+    if event_date < scheduling.local_today(station, now):
+        errors["event_date"] = ["This date is in the past."]
+    elif event_date > last_day:
+        errors["event_date"] = [f"Bookings open {station.booking_horizon_days} days ahead."]
+    elif start_time not in scheduling.start_times(station):
+        first, last = station.earliest_start, station.latest_start
+        errors["start_time"] = [
+            f"Start between {first:%H:%M} and {last:%H:%M}, "
+            f"every {station.slot_interval_minutes} minutes."
+        ]
+    elif starts_at is None:
+        errors["start_time"] = ["This local time does not exist (daylight-saving change)."]
+    elif starts_at < earliest:
+        errors["event_date"] = [f"Book at least {station.min_notice_hours} hours ahead."]
+    if errors:
+        raise ApiError("Some fields are invalid.", code="validation_error", fields=errors)
+    return starts_at
+
+
+def _pick_chef(
+    station: Station,
+    window: scheduling.EventWindow,
+    event_date: date,
+    *,
+    prefer: int | None = None,
+    exclude_booking_id: int | None = None,
+    exclude_chef_id: int | None = None,
+) -> int:
+    """A free chef for the window (call under the day lock): the preferred one if free, else the
+    one with the fewest events that day. Raises 409 slot_unavailable."""
+    chef_ids = [c for c in scheduling.active_chef_ids(station) if c != exclude_chef_id]
+    busy, _ = scheduling.load_busy(
+        chef_ids, window.blocked_from, window.blocked_to, exclude_booking_id=exclude_booking_id
+    )
+    per_day = scheduling.day_counts(chef_ids, event_date, exclude_booking_id=exclude_booking_id)
+    free = scheduling.free_chefs(station, chef_ids, window, event_date, busy, per_day)
+    if not free:
+        raise Conflict(
+            "That time was just taken. Please pick another slot.", code="slot_unavailable"
+        )
+    if prefer in free:
+        return prefer
+    return min(free, key=lambda chef_id: (per_day[chef_id, event_date], chef_id))
+
+
+def _save_new_booking(booking: Booking) -> None:
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                booking.save(force_insert=True)
+            return
+        except IntegrityError as exc:
+            if _is_exclusion_violation(exc, "no_chef_double_booking"):
+                raise Conflict(
+                    "That time was just taken. Please pick another slot.", code="slot_unavailable"
+                ) from exc
+            if "reference" not in str(exc):
+                raise
+            booking.reference = Booking._meta.get_field("reference").default()
+    raise Conflict("Please try again.", code="reference_conflict")
+
+
+def booking_create(
+    *,
+    station: Station,
+    event_date: date,
+    start_time: time,
+    adults: int,
+    children: int,
+    addon_codes: list[str],
+    address: dict,
+    customer: dict,
+    notes: str = "",
+    source: str = BookingSource.WEB,
+    actor: Actor = CUSTOMER,
+    now: datetime | None = None,
+) -> tuple[Booking, str]:
+    """Create a booking in pending_deposit with a free chef; return it and its manage token.
+
+    Raises ApiError (400) for invalid input and Conflict (409 slot_unavailable) when no chef is
+    free. The manage token is returned once; only its hash is stored.
+    """
+    now = now or timezone.now()
+    guests = adults + children
+    starts_at = validate_start(
+        station=station, event_date=event_date, start_time=start_time, guests=guests, now=now
+    )
+    quote = pricing.quote(
+        station=station,
+        event_date=event_date,
+        adults=adults,
+        children=children,
+        zip_code=address["zip_code"],
+        addon_codes=addon_codes,
+    )
+    window = scheduling.event_window(station, starts_at, guests)
+    token = secrets.token_urlsafe(24)
+    with transaction.atomic():
+        _lock_days(station.pk, [event_date])
+        chef_id = _pick_chef(station, window, event_date)
+        person = customer_upsert(station=station, **customer)
+        booking = Booking(
+            station=station,
+            customer=person,
+            manage_token_hash=hash_token(token),
+            event_date=event_date,
+            start_time=start_time,
+            starts_at=window.starts_at,
+            ends_at=window.ends_at,
+            blocked=DateTimeTZRange(window.blocked_from, window.blocked_to),
+            adults=adults,
+            children=children,
+            addon_codes=list(addon_codes),
+            address_line1=address["line1"],
+            address_line2=address.get("line2", ""),
+            city=address["city"],
+            state=address["state"],
+            zip_code=address["zip_code"],
+            notes=notes,
+            chef_id=chef_id,
+            source=source,
+            hold_expires_at=now + timedelta(minutes=station.hold_minutes),
+            currency=quote.currency,
+            quote_lines=[line.__dict__ for line in quote.lines],
+            subtotal_cents=quote.subtotal_cents,
+            travel_fee_cents=quote.travel_fee_cents,
+            gratuity_cents=quote.gratuity_cents,
+            tax_cents=quote.tax_cents,
+            total_cents=quote.total_cents,
+            deposit_cents=quote.deposit_cents,
+        )
+        _save_new_booking(booking)
+        _record(booking, actor=actor, from_status="", to_status=booking.status, reason="created")
+    logger.info("booking %s created at %s (chef %s)", booking.reference, station.slug, chef_id)
+    return booking, token
+
+
+# --- Status changes --------------------------------------------------------------------------
+
+
+def booking_transition(
+    *,
+    booking: Booking,
+    to_status: str,
+    actor: Actor,
+    reason: str = "",
+    data: dict | None = None,
+    now: datetime | None = None,
+) -> Booking:
+    """Move a booking to `to_status` if the lifecycle allows it, by compare-and-swap on its
+    current status; of concurrent transitions exactly one wins (the others get 409)."""
+    now = now or timezone.now()
+    from_status = booking.status
+    if to_status not in TRANSITIONS.get(from_status, ()):
+        raise Conflict(
+            f"A {booking.get_status_display().lower()} booking cannot become {to_status}.",
+            code="invalid_transition",
+        )
+    if to_status in AFTER_EVENT_STATUSES and now < booking.starts_at:
+        raise Conflict("The event has not started yet.", code="invalid_transition")
+    with transaction.atomic():
+        changed = Booking.objects.filter(pk=booking.pk, status=from_status).update(
+            status=to_status, hold_expires_at=None, updated_at=now
+        )
+        if changed != 1:
+            raise Conflict("The booking was changed meanwhile; reload it.", code="conflict")
+        booking.refresh_from_db()
+        _record(
+            booking,
+            actor=actor,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+            data=data,
+        )
+    return booking
+
+
+def booking_cancel(
+    *, booking: Booking, actor: Actor, reason: str = "", now: datetime | None = None
+) -> tuple[Booking, CancellationTerms]:
+    """Cancel under the station's policy; the terms (refund, forfeit) are recorded on the
+    history line. Frees the chef."""
+    terms = cancellation_terms(booking, now)
+    booking = booking_transition(
+        booking=booking,
+        to_status=BookingStatus.CANCELLED,
+        actor=actor,
+        reason=reason or "cancelled",
+        data={"policy": terms.as_dict()},
+        now=now,
+    )
+    return booking, terms
+
+
+def bookings_expire_holds(*, now: datetime | None = None) -> int:
+    """Expire pending_deposit bookings whose hold has run out; returns how many expired."""
+    now = now or timezone.now()
+    due = Booking.objects.filter(
+        status=BookingStatus.PENDING_DEPOSIT, hold_expires_at__lte=now
+    ).select_related("station")
+    expired = 0
+    for booking in due.iterator():
+        try:
+            booking_transition(
+                booking=booking,
+                to_status=BookingStatus.EXPIRED,
+                actor=SYSTEM,
+                reason="deposit not paid in time",
+                now=now,
+            )
+            expired += 1
+        except Conflict:
+            continue  # paid or cancelled meanwhile
+    return expired
+
+
+# --- Moving a booking ------------------------------------------------------------------------
+
+
+def _window_of(booking: Booking) -> scheduling.EventWindow:
+    return scheduling.EventWindow(
+        booking.starts_at, booking.ends_at, booking.blocked.lower, booking.blocked.upper
+    )
+
+
+def chef_is_free(*, booking: Booking, chef: Chef) -> bool:
+    """Whether the chef could take this booking now (a read; the write re-checks under lock)."""
+    window = _window_of(booking)
+    busy, _ = scheduling.load_busy(
+        [chef.pk], window.blocked_from, window.blocked_to, exclude_booking_id=booking.pk
+    )
+    per_day = scheduling.day_counts([chef.pk], booking.event_date, exclude_booking_id=booking.pk)
+    station = booking.station
+    return bool(
+        scheduling.free_chefs(station, [chef.pk], window, booking.event_date, busy, per_day)
+    )
+
+
+def _move_to_chef(locked: Booking, chef_id: int, actor: Actor) -> Booking:
+    previous = locked.chef_id
+    locked.chef_id = chef_id
+    try:
+        with transaction.atomic():
+            locked.save(update_fields=["chef", "updated_at"])
+    except IntegrityError as exc:
+        if _is_exclusion_violation(exc, "no_chef_double_booking"):
+            raise Conflict("That chef is not free then.", code="chef_unavailable") from exc
+        raise
+    _record(
+        locked,
+        actor=actor,
+        from_status=locked.status,
+        to_status=locked.status,
+        reason="chef reassigned",
+        data={"from_chef": previous, "to_chef": chef_id},
+    )
+    return locked
+
+
+def _lock_active(booking: Booking) -> Booking:
+    """Take the day lock and the booking's row lock; refuse if it is no longer active."""
+    _lock_days(booking.station_id, [booking.event_date])
+    locked = Booking.objects.select_for_update().select_related("station").get(pk=booking.pk)
+    if not locked.is_active:
+        raise Conflict("Only active bookings can be reassigned.", code="invalid_transition")
+    return locked
+
+
+def booking_reassign_chef(*, booking: Booking, chef: Chef, actor: Actor) -> Booking:
+    """Give the booking to a given chef of its station, under the no-overlap guarantee."""
+    if chef.station_id != booking.station_id or not chef.active:
+        raise ApiError("Pick an active chef of this station.", fields={"chef": ["Not available."]})
+    with transaction.atomic():
+        locked = _lock_active(booking)
+        if locked.chef_id == chef.pk:
+            return locked
+        if not chef_is_free(booking=locked, chef=chef):
+            raise Conflict(f"{chef.name} is not free then.", code="chef_unavailable")
+        return _move_to_chef(locked, chef.pk, actor)
+
+
+def booking_reassign_to_any_free_chef(*, booking: Booking, actor: Actor) -> Booking:
+    """Give the booking to the least busy other chef who is free (admin bulk action)."""
+    with transaction.atomic():
+        locked = _lock_active(booking)
+        chef_id = _pick_chef(
+            locked.station,
+            _window_of(locked),
+            locked.event_date,
+            exclude_booking_id=locked.pk,
+            exclude_chef_id=locked.chef_id,
+        )
+        return _move_to_chef(locked, chef_id, actor)
+
+
+def booking_reschedule(
+    *,
+    booking: Booking,
+    event_date: date,
+    start_time: time,
+    actor: Actor,
+    now: datetime | None = None,
+) -> tuple[Booking, dict]:
+    """Move an active booking to a new date and time under the station's policy: keep its chef
+    when free, else another free chef; re-price for the new date; add the change fee when due.
+    Payments made stay on the booking (the reschedule credit)."""
+    now = now or timezone.now()
+    if not booking.is_active:
+        raise Conflict("Only active bookings can be rescheduled.", code="invalid_transition")
+    station = booking.station
+    terms = reschedule_terms(booking, now)
+    starts_at = validate_start(
+        station=station,
+        event_date=event_date,
+        start_time=start_time,
+        guests=booking.guests,
+        now=now,
+    )
+    quote = pricing.quote(
+        station=station,
+        event_date=event_date,
+        adults=booking.adults,
+        children=booking.children,
+        zip_code=booking.zip_code,
+        addon_codes=booking.addon_codes,
+    )
+    window = scheduling.event_window(station, starts_at, booking.guests)
+    with transaction.atomic():
+        _lock_days(station.pk, [booking.event_date, event_date])
+        locked = Booking.objects.select_for_update().get(pk=booking.pk)
+        if locked.status != booking.status or locked.reschedule_count != booking.reschedule_count:
+            raise Conflict("The booking was changed meanwhile; reload it.", code="conflict")
+        chef_id = _pick_chef(
+            station, window, event_date, prefer=locked.chef_id, exclude_booking_id=locked.pk
+        )
+        old = {
+            "event_date": locked.event_date.isoformat(),
+            "start_time": f"{locked.start_time:%H:%M}",
+        }
+        locked.event_date, locked.start_time = event_date, start_time
+        locked.starts_at, locked.ends_at = window.starts_at, window.ends_at
+        locked.blocked = DateTimeTZRange(window.blocked_from, window.blocked_to)
+        locked.chef_id = chef_id
+        locked.reschedule_count += 1
+        locked.fees_cents += terms.fee_cents
+        locked.quote_lines = [line.__dict__ for line in quote.lines]
+        locked.subtotal_cents = quote.subtotal_cents
+        locked.travel_fee_cents = quote.travel_fee_cents
+        locked.gratuity_cents = quote.gratuity_cents
+        locked.tax_cents = quote.tax_cents
+        locked.total_cents = quote.total_cents + locked.fees_cents
+        try:
+            with transaction.atomic():
+                locked.save()
+        except IntegrityError as exc:
+            if _is_exclusion_violation(exc, "no_chef_double_booking"):
+                raise Conflict("That time was just taken.", code="slot_unavailable") from exc
+            raise
+        data = {
+            "from": old,
+            "to": {"event_date": event_date.isoformat(), "start_time": f"{start_time:%H:%M}"},
+            "policy": terms.as_dict(),
+        }
+        _record(
+            locked,
+            actor=actor,
+            from_status=locked.status,
+            to_status=locked.status,
+            reason="rescheduled",
+            data=data,
+        )
+    return locked, terms.as_dict()
