@@ -1,7 +1,6 @@
 """Every /api/v1/ route, in one list: this file is the map of the public contract."""
 
 from django.urls import include, path, re_path
-from rest_framework.routers import SimpleRouter
 
 from bookings.api import (
     AvailabilityView,
@@ -14,13 +13,14 @@ from bookings.api import (
 )
 from config.auth import ObtainTokenView
 from config.health import HealthView
+from config.routers import OptionalSlashRouter
 from stations.api import PublicStationViewSet, StaffStationViewSet
 
-public = SimpleRouter(trailing_slash="/?")
+public = OptionalSlashRouter()
 public.register("stations", PublicStationViewSet, basename="station")
 public.register("bookings", BookingManageViewSet, basename="booking")
 
-staff = SimpleRouter(trailing_slash="/?")
+staff = OptionalSlashRouter()
 staff.register("stations", StaffStationViewSet, basename="staff-station")
 staff.register("bookings", StaffBookingViewSet, basename="staff-booking")
 staff.register("customers", StaffCustomerViewSet, basename="staff-customer")

@@ -1,6 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from bookings.feeds import chef_feed, station_feed
 
 admin.site.site_header = "Hibachi operations"
 admin.site.site_title = "Hibachi operations"
@@ -11,6 +13,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("config.api_urls")),
+    # Calendar feeds: the secret token in the URL is the credential (rotate it in the admin).
+    re_path(r"^feeds/stations/(?P<token>[-\w]+)\.ics$", station_feed, name="station-feed"),
+    re_path(r"^feeds/chefs/(?P<token>[-\w]+)\.ics$", chef_feed, name="chef-feed"),
 ]
 
 handler400 = "config.errors.bad_request"
