@@ -255,7 +255,7 @@ class Child:
 
     @classmethod
     def start(cls, name: str, argv: list[str], env: dict[str, str], width: int) -> Child:
-        process = subprocess.Popen(  # noqa: S603 - fixed argv built by this module
+        process = subprocess.Popen(
             argv,
             cwd=REPO_DIR,
             env=env,
@@ -363,7 +363,7 @@ def run_foreground(argv: list[str], env: dict[str, str]) -> int:
     its summary); we ignore SIGINT meanwhile, like a shell, and forward SIGTERM to it.
     """
     try:
-        process = subprocess.Popen(argv, env=env)  # noqa: S603 - the caller's own command
+        process = subprocess.Popen(argv, env=env)
     except OSError as error:
         log(f"cannot run {argv[0]}: {error}")
         return 127
@@ -484,9 +484,12 @@ def main(argv: list[str] | None = None) -> int:
     exec_parser.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
     commands.add_parser("run", help="migrate, seed and run web + Celery worker + beat")
     args = parser.parse_args(argv)
-    if args.command == "exec":
-        return command_exec(args.cmd)
-    return command_run()
+    try:
+        if args.command == "exec":
+            return command_exec(args.cmd)
+        return command_run()
+    except KeyboardInterrupt:  # Ctrl-C while services were starting; they are stopped by now
+        return 130
 
 
 if __name__ == "__main__":

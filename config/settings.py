@@ -41,6 +41,9 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
+# Serve the baseline views of `make bench` (bench/views.py). Never on in production.
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
+
 # How many reverse proxies in front of the app append to X-Forwarded-For. 0 (the default) means
 # the client address is REMOTE_ADDR and X-Forwarded-For is ignored, so a forged header cannot
 # dodge a rate limit. Behind one load balancer, set 1.

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -17,6 +18,11 @@ urlpatterns = [
     re_path(r"^feeds/stations/(?P<token>[-\w]+)\.ics$", station_feed, name="station-feed"),
     re_path(r"^feeds/chefs/(?P<token>[-\w]+)\.ics$", chef_feed, name="chef-feed"),
 ]
+
+if settings.BENCH_ENDPOINTS:
+    from bench.views import bare_insert, bare_json
+
+    urlpatterns += [path("bench/json", bare_json), path("bench/insert", bare_insert)]
 
 handler400 = "config.errors.bad_request"
 handler403 = "config.errors.permission_denied"

@@ -1,0 +1,305 @@
+"""
+`make bench`: load-test the real endpoints next to bare Django baselines, in one run, on this
+machine, and check the targets of the issues.
+
+Steps: a dedicated database `<DATABASE_URL name>_bench` (created if missing) with the bench
+dataset (bench/dataset.py: 10 stations, a year of bookings); gunicorn serving the app with
+DEBUG off and the baseline views on (BENCH_ENDPOINTS); wrk (C, light on the CPU) drives each
+scenario with a Lua request generator (bench/scenarios.py) after a warm-up. Results go to stdout
+as a Markdown table and to bench/results.json.
+
+Needs: DATABASE_URL and REDIS_URL (`make bench` starts embedded ones when unset) and wrk
+(`apt-get install wrk`; installed automatically when running as root).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from bench import scenarios
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("installing wrk (apt-get)")
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)
+        return shutil.which("wrk")
+    sys.exit("bench: wrk is needed (e.g. `sudo apt-get install wrk` or `brew install wrk`).")
+
+
+def bench_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "postgres"
+    return urlunsplit(parts._replace(path=f"/{name}_bench"))
+
+
+def psycopg_conninfo(url: str) -> str:
+    import environ
+
+    cfg = environ.Env.db_url_config(url)
+    fields = {
+        "dbname": cfg["NAME"],
+        "user": cfg.get("USER"),
+        "password": cfg.get("PASSWORD"),
+        "host": cfg.get("HOST"),
+        "port": cfg.get("PORT"),
+    }
+    return " ".join(f"{k}='{v}'" for k, v in fields.items() if v)
+
+
+def prepare_database(url: str, bench_url: str) -> None:
+    bench_name = environ_name(bench_url)
+    with psycopg.connect(psycopg_conninfo(url), autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [bench_name]
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{bench_name}"')
+    with psycopg.connect(psycopg_conninfo(bench_url), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, "
+            "payload jsonb NOT NULL, created_at timestamptz DEFAULT now())"
+        )
+
+
+def environ_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/api/v1/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    sys.exit("bench: the server did not become healthy")
+
+
+def run_wrk(wrk: str, base: str, script: str, clients: int, seconds: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        threads = str(min(2, clients))
+        cmd = [
+            wrk,
+            "-t",
+            threads,
+            "-c",
+            str(clients),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            handle.name,
+            base,
+        ]
+        output = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    finally:
+        os.unlink(handle.name)
+    line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
+    raw = json.loads(line.removeprefix("BENCH_JSON "))
+    seconds_run = raw["duration_us"] / 1e6
+    return {
+        "clients": clients,
+        "requests": raw["requests"],
+        "rps": round(raw["requests"] / seconds_run, 1),
+        "p50_ms": round(raw["p50_us"] / 1000, 2),
+        "p95_ms": round(raw["p95_us"] / 1000, 2),
+        "p99_ms": round(raw["p99_us"] / 1000, 2),
+        "statuses": raw["statuses"],
+        "socket_errors": raw["socket_errors"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--seconds", type=int, default=15, help="measured seconds per scenario")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    args = parser.parse_args()
+
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        if not os.environ.get(name):
+            sys.exit(f"bench: {name} is not set (run `make bench`, which provides them).")
+    wrk = ensure_wrk()
+    bench_url = bench_database_url(os.environ["DATABASE_URL"])
+    prepare_database(os.environ["DATABASE_URL"], bench_url)
+    env = {
+        **os.environ,
+        "DATABASE_URL": bench_url,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-secret-key",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "BENCH_ENDPOINTS": "true",
+        "LOG_LEVEL": "WARNING",
+        "THROTTLE_PUBLIC_RATE": "100000000/min",
+        "CACHE_KEY_PREFIX": "bench",
+    }
+    python = sys.executable
+    log("migrating the bench database")
+    subprocess.run(
+        [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
+    log("building the dataset (first run takes a little while)")
+    seeded = subprocess.run(
+        [python, "-m", "bench.seed"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    data = json.loads(seeded.stdout.strip().splitlines()[-1])
+    log(f"dataset: {data['bookings']} bookings across {len(data['slugs'])} stations")
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--workers",
+            str(args.workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--access-logfile",
+            "-" if False else "/dev/null",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        wait_healthy(base)
+        results = run_scenarios(wrk, base, data, args)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    report(results, args)
+
+
+def run_scenarios(wrk: str, base: str, data: dict, args) -> dict:
+    today = datetime.now(UTC).date()
+    first = int(datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp()) + 5 * 86400
+    plan = {
+        "bare_json@16": (scenarios.get_path("/bench/json"), 16),
+        "availability_30d@16": (scenarios.availability(data["slugs"], first, 300, 30), 16),
+        "bare_json@32": (scenarios.get_path("/bench/json"), 32),
+        "availability_30d@32": (scenarios.availability(data["slugs"], first, 300, 30), 32),
+        "bare_insert@32": (scenarios.bare_insert(), 32),
+        "booking_create@32": (
+            scenarios.booking_create(data["slugs"], data["zips"], first, 300, data["times"]),
+            32,
+        ),
+    }
+    results = {}
+    for name, (script, clients) in plan.items():
+        if args.warmup:
+            run_wrk(wrk, base, script, clients, args.warmup)
+        results[name] = run_wrk(wrk, base, script, clients, args.seconds)
+        r = results[name]
+        log(
+            f"{name}: {r['rps']} req/s, p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, "
+            f"p99 {r['p99_ms']} ms, statuses {r['statuses']}"
+        )
+    return results
+
+
+def targets(results: dict) -> list[tuple[str, bool, str]]:
+    avail, bare16 = results["availability_30d@16"], results["bare_json@16"]
+    create, insert = results["booking_create@32"], results["bare_insert@32"]
+    ratio_a = avail["rps"] / bare16["rps"]
+    ratio_c = create["rps"] / insert["rps"]
+    return [
+        (
+            "availability 30 d p95 < 40 ms at 16 clients",
+            avail["p95_ms"] < 40,
+            f"{avail['p95_ms']} ms",
+        ),
+        (
+            "availability throughput >= 15% of bare JSON view (16 clients)",
+            ratio_a >= 0.15,
+            f"{ratio_a:.0%}",
+        ),
+        (
+            "booking create p95 < 100 ms at 32 clients",
+            create["p95_ms"] < 100,
+            f"{create['p95_ms']} ms",
+        ),
+        (
+            "booking create throughput >= 25% of bare one-INSERT view (32 clients)",
+            ratio_c >= 0.25,
+            f"{ratio_c:.0%}",
+        ),
+    ]
+
+
+def report(results: dict, args) -> None:
+    machine = (
+        f"{platform.node()} ({os.cpu_count()} cores, {platform.machine()}, "
+        f"Python {platform.python_version()})"
+    )
+    checks = targets(results)
+    lines = [
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}; gunicorn {args.workers} sync "
+        f"workers; wrk, {args.seconds} s per scenario after {args.warmup} s warm-up.",
+        "",
+        "| scenario | clients | req/s | p50 ms | p95 ms | p99 ms | statuses |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, r in results.items():
+        lines.append(
+            f"| {name.split('@')[0]} | {r['clients']} | {r['rps']} | {r['p50_ms']} | "
+            f"{r['p95_ms']} | {r['p99_ms']} | {r['statuses']} |"
+        )
+    lines += ["", "| target | met | measured |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {'yes' if ok else 'NO'} | {value} |" for name, ok, value in checks]
+    print("\n".join(lines))
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "results": results,
+                "targets": [[n, ok, v] for n, ok, v in checks],
+            },
+            indent=2,
+        )
+    )
+    if not all(ok for _, ok, _ in checks):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""
+The bench dataset: 10 stations with 5 chefs each and a year of bookings (about 15,000), written
+with bulk inserts. Every booking respects the rules (buffers, daily cap), so the real services
+and the exclusion constraint see realistic data.
+"""
+
+import random
+import secrets
+from datetime import date, time, timedelta
+
+from django.contrib.postgres.fields.ranges import DateTimeTZRange
+from django.db import transaction
+
+from bookings import scheduling
+from bookings.models import Booking, BookingStatus, Customer, PriceList
+from stations.models import Chef, ServiceZone, Station
+
+STATIONS = 10
+CHEFS_PER_STATION = 5
+CUSTOMERS_PER_STATION = 200
+DAYS = 365
+# Start times used by the seeded events; with 2-hour events and 60-minute buffers they never
+# overlap for one chef (12:00 blocks 11-15, 18:00 blocks 17-21).
+SEED_SLOTS = ((time(12, 0), 0.5), (time(18, 0), 0.3))
+
+
+def station_slug(i: int) -> str:
+    return f"bench-{i:02d}"
+
+
+def station_zip(i: int) -> str:
+    return f"9{i:04d}"
+
+
+def _stations() -> list[Station]:
+    stations = []
+    for i in range(1, STATIONS + 1):
+        station, _ = Station.objects.update_or_create(
+            slug=station_slug(i),
+            defaults={
+                "name": f"Bench {i}",
+                "timezone": "America/Los_Angeles",
+                "min_notice_hours": 48,
+                "booking_horizon_days": 400,
+            },
+        )
+        ServiceZone.objects.update_or_create(
+            station=station, name="Bench zone", defaults={"zip_codes": [station_zip(i)]}
+        )
+        PriceList.objects.get_or_create(station=station, defaults={"tax_rate_bp": 925})
+        for c in range(CHEFS_PER_STATION - station.chefs.count()):
+            Chef.objects.create(station=station, name=f"Bench chef {i}-{c}")
+        stations.append(station)
+    return stations
+
+
+def _customers(station: Station) -> list[Customer]:
+    Customer.objects.bulk_create(
+        [
+            Customer(
+                station=station, name=f"Guest {n}", email=f"guest{n}@{station.slug}.example.com"
+            )
+            for n in range(CUSTOMERS_PER_STATION)
+        ],
+        ignore_conflicts=True,
+    )
+    return list(Customer.objects.filter(station=station))
+
+
+def _bookings(station: Station, customers: list[Customer], first_day: date, rng) -> list[Booking]:
+    zip_code = station.zones.get().zip_codes[0]
+    rows = []
+    for chef in station.chefs.all():
+        for offset in range(DAYS):
+            day = first_day + timedelta(days=offset)
+            for at, probability in SEED_SLOTS:
+                if rng.random() >= probability:
+                    continue
+                starts_at = scheduling.local_instant(station, day, at)
+                window = scheduling.event_window(station, starts_at, 10)
+                rows.append(
+                    Booking(
+                        station=station,
+                        customer=rng.choice(customers),
+                        reference=f"MH-{station.pk % 16:X}{len(rows):05X}",
+                        manage_token_hash=secrets.token_hex(32),
+                        event_date=day,
+                        start_time=at,
+                        starts_at=window.starts_at,
+                        ends_at=window.ends_at,
+                        blocked=DateTimeTZRange(window.blocked_from, window.blocked_to),
+                        adults=10,
+                        address_line1="1 Seed St",
+                        city="Bench",
+                        state="CA",
+                        zip_code=zip_code,
+                        chef=chef,
+                        status=BookingStatus.CONFIRMED,
+                        currency="USD",
+                        subtotal_cents=80_000,
+                        tax_cents=7_400,
+                        total_cents=87_400,
+                        deposit_cents=10_000,
+                    )
+                )
+    return rows
+
+
+def build(today: date) -> dict:
+    """Create the dataset if it is not there; return what the scenarios need."""
+    rng = random.Random(7)
+    first_day = today - timedelta(days=30)
+    stations = _stations()
+    with transaction.atomic():
+        for station in stations:
+            if Booking.objects.filter(station=station).exists():
+                continue
+            rows = _bookings(station, _customers(station), first_day, rng)
+            Booking.objects.bulk_create(rows, batch_size=2000)
+    return {
+        "slugs": [s.slug for s in stations],
+        "zips": [station_zip(i) for i in range(1, STATIONS + 1)],
+        "bookings": Booking.objects.filter(station__in=stations).count(),
+        "times": [f"{t:%H:%M}" for t in scheduling.start_times(stations[0])],
+    }

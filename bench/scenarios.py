@@ -1,0 +1,69 @@
+"""The Lua request generators for wrk, one per scenario, built from the bench dataset."""
+
+from pathlib import Path
+
+LUA_DIR = Path(__file__).parent / "lua"
+REPORT = (LUA_DIR / "report.lua").read_text()
+
+
+def _lua_list(values) -> str:
+    return "{" + ", ".join(f'"{v}"' for v in values) + "}"
+
+
+def get_path(path: str) -> str:
+    return f'wrk.method = "GET"\nwrk.path = "{path}"\n' + REPORT
+
+
+def bare_insert() -> str:
+    return (
+        'wrk.method = "POST"\nwrk.path = "/bench/insert"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.body = \'{"name": "bench", "guests": 10}\'\n' + REPORT
+    )
+
+
+def availability(slugs: list[str], first_day_epoch: int, days: int, span: int) -> str:
+    """GET a random station's availability for `span` days from a random start date."""
+    return (
+        f"local slugs = {_lua_list(slugs)}\nlocal first = {first_day_epoch}\n"
+        f"local days = {days}\nlocal span = {span}\n"
+        + """
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+request = function()
+  local slug = slugs[math.random(#slugs)]
+  local start = first + math.random(0, days - span) * 86400
+  local path = string.format("/api/v1/stations/%s/availability/?start=%s&end=%s&guests=10", slug,
+    os.date("!%Y-%m-%d", start), os.date("!%Y-%m-%d", start + (span - 1) * 86400))
+  return wrk.format("GET", path)
+end
+"""
+        + REPORT
+    )
+
+
+def booking_create(
+    slugs: list[str], zips: list[str], first_day_epoch: int, days: int, times: list[str]
+) -> str:
+    """POST a booking for a random station, day and start time, with a unique customer."""
+    return (
+        f"local slugs = {_lua_list(slugs)}\nlocal zips = {_lua_list(zips)}\n"
+        f"local times = {_lua_list(times)}\nlocal first = {first_day_epoch}\nlocal days = {days}\n"
+        + """
+local counter = 0
+local seed = tonumber(tostring({}):sub(8), 16)
+math.randomseed(os.time() + seed)
+request = function()
+  counter = counter + 1
+  local i = math.random(#slugs)
+  local day = os.date("!%Y-%m-%d", first + math.random(0, days - 1) * 86400)
+  local body = string.format([[{"station": "%s", "event_date": "%s", "start_time": "%s",
+    "adults": 8, "children": 2, "addons": [],
+    "address": {"line1": "1 Bench St", "city": "Bench", "state": "CA", "zip_code": "%s"},
+    "customer": {"name": "Bench %d", "email": "b%x-%d@example.com",
+                 "phone": "+1408555%04d", "sms_opt_in": false}}]],
+    slugs[i], day, times[math.random(#times)], zips[i], counter, seed, counter, counter % 10000)
+  return wrk.format("POST", "/api/v1/bookings/", {["Content-Type"] = "application/json"}, body)
+end
+"""
+        + REPORT
+    )
