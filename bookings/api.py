@@ -56,6 +56,10 @@ class AvailabilityView(PublicEndpointMixin, APIView):
         station = _station_or_404(slug)
         query = s.AvailabilityQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        if query.validated_data["guests"] > station.max_guests:
+            raise serializers.ValidationError(
+                {"guests": [f"Parties of 1 to {station.max_guests} guests can book online."]}
+            )
         slots = scheduling.availability(station=station, **query.validated_data)
         # Built by hand (the shape of AvailabilitySerializer): up to ~1,200 slots per answer,
         # and field-by-field serialisation would cost more than computing them.

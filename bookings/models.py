@@ -9,10 +9,14 @@ import secrets
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
-from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
+from django.contrib.postgres.fields import (
+    BigIntegerRangeField,
+    DateTimeRangeField,
+    RangeOperators,
+)
 from django.core.validators import MaxValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
 
 from stations.models import Chef, Station
 from stations.validators import validate_e164
@@ -208,9 +212,23 @@ class Booking(models.Model):
             models.Index(fields=["status", "starts_at"], name="booking_status_start_idx"),
         ]
         constraints = [
+            # The chef id as a one-point range, so plain GiST range operators do the "same chef"
+            # part: no btree_gist extension needed (embedded PostgreSQL doesn't ship it).
             ExclusionConstraint(
                 name="no_chef_double_booking",
-                expressions=[("chef", RangeOperators.EQUAL), ("blocked", RangeOperators.OVERLAPS)],
+                expressions=[
+                    (
+                        Func(
+                            F("chef"),
+                            F("chef"),
+                            Value("[]"),
+                            function="int8range",
+                            output_field=BigIntegerRangeField(),
+                        ),
+                        RangeOperators.OVERLAPS,
+                    ),
+                    ("blocked", RangeOperators.OVERLAPS),
+                ],
                 condition=Q(status__in=ACTIVE_STATUSES),
             ),
             models.CheckConstraint(condition=Q(adults__gte=1), name="booking_has_an_adult"),

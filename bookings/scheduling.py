@@ -56,9 +56,13 @@ def local_instant(station: Station, day: date, at: time) -> datetime | None:
 
 
 def event_window(station: Station, starts_at: datetime, guests: int) -> EventWindow:
-    ends_at = starts_at + timedelta(minutes=station.event_minutes_for(guests))
+    """The event and the chef's blocked time around it, in real elapsed time: the arithmetic is
+    done in UTC (Python adds timedeltas to zone-aware datetimes in wall-clock time, which is
+    an hour off across a daylight-saving change)."""
+    start = starts_at.astimezone(UTC)
+    ends_at = start + timedelta(minutes=station.event_minutes_for(guests))
     buffer = timedelta(minutes=station.buffer_minutes)
-    return EventWindow(starts_at, ends_at, starts_at - buffer, ends_at + buffer)
+    return EventWindow(start, ends_at, start - buffer, ends_at + buffer)
 
 
 def start_times(station: Station) -> list[time]:
@@ -167,6 +171,7 @@ def availability(
 ) -> list[Slot]:
     """Bookable slots from start to end (inclusive, local dates) for a party of `guests`."""
     earliest, last_day = bookable_window(station, now)
+    start = max(start, local_today(station, now))  # nothing in the past is bookable anyway
     end = min(end, last_day)
     if end < start:
         return []
@@ -197,7 +202,7 @@ def availability(
             lo, hi = begin - buffer_seconds, begin + event_seconds + buffer_seconds
             count = sum(1 for chef_id in chefs_today if busy.is_free(chef_id, lo, hi))
             if count:
-                ends_at = starts_at + timedelta(seconds=event_seconds)
-                slots.append(Slot(day, at, ends_at.astimezone(tz).time(), count))
+                ends_at = datetime.fromtimestamp(begin + event_seconds, tz)  # real elapsed time
+                slots.append(Slot(day, at, ends_at.time(), count))
         day += timedelta(days=1)
     return slots

@@ -159,7 +159,7 @@ def validate_start(
     if not 1 <= guests <= station.max_guests:
         errors["adults"] = [f"Parties of 1 to {station.max_guests} guests can book online."]
     earliest, last_day = scheduling.bookable_window(station, now)
-    starts_at = scheduling.local_instant(station, event_date, start_time)
+    starts_at = None
     if event_date < scheduling.local_today(station, now):
         errors["event_date"] = ["This date is in the past."]
     elif event_date > last_day:
@@ -170,7 +170,7 @@ def validate_start(
             f"Start between {first:%H:%M} and {last:%H:%M}, "
             f"every {station.slot_interval_minutes} minutes."
         ]
-    elif starts_at is None:
+    elif (starts_at := scheduling.local_instant(station, event_date, start_time)) is None:
         errors["start_time"] = ["This local time does not exist (daylight-saving change)."]
     elif starts_at < earliest:
         errors["event_date"] = [f"Book at least {station.min_notice_hours} hours ahead."]
@@ -505,6 +505,7 @@ def booking_reschedule(
         locked.blocked = DateTimeTZRange(window.blocked_from, window.blocked_to)
         locked.chef_id = chef_id
         locked.reschedule_count += 1
+        locked.reminders.all().delete()  # the next reminders are about the new date
         locked.fees_cents += terms.fee_cents
         locked.quote_lines = [line.__dict__ for line in quote.lines]
         locked.subtotal_cents = quote.subtotal_cents

@@ -189,11 +189,6 @@ def test_api_reflects_a_booking(api_client, san_jose):
     assert counts["20:00"] == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: scheduling.availability computes start - 1 day before clamping start to today; "
-    "start=0001-01-01 raises OverflowError, a 500 for bad input",
-)
 def test_api_first_date_ever_is_not_a_500(api_client, san_jose):
     api_client.raise_request_exception = False
     r = _get(api_client, start="0001-01-01", end="0001-01-02")
@@ -202,11 +197,6 @@ def test_api_first_date_ever_is_not_a_500(api_client, san_jose):
         assert r.json()["slots"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: services.validate_start converts the local start to UTC before the horizon "
-    "check; 9999-12-31 20:00 PST overflows (OverflowError, a 500) instead of a 400",
-)
 def test_last_date_ever_is_refused_not_crashed(api_client, san_jose):
     with pytest.raises(ApiError) as err:
         services.validate_start(
@@ -447,11 +437,6 @@ def test_evening_event_on_dst_days_is_two_hours(san_jose, day, now):
     assert f"{slot.end:%H:%M}" == "20:00"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: scheduling.event_window adds the duration to a local-time datetime (wall-clock "
-    "arithmetic), so an event that spans a DST change is an hour short or long",
-)
 @pytest.mark.parametrize(
     ("day", "now", "expected"),
     [
@@ -488,11 +473,6 @@ def test_booking_instants_in_utc_across_dst(san_jose, day, now, starts_utc):
     assert booking.start_time == time(18, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: scheduling.event_window uses wall-clock arithmetic on an aware local datetime; "
-    "a booking that spans the DST change is stored an hour short (spring) or long (fall)",
-)
 @pytest.mark.parametrize(("day", "now"), [(SPRING, NOW), (FALL, NOW_FALL)])
 def test_booking_across_dst_change_lasts_its_duration(san_jose, day, now):
     night_window(san_jose)
@@ -502,11 +482,6 @@ def test_booking_across_dst_change_lasts_its_duration(san_jose, day, now):
     assert booking.blocked.upper - booking.blocked.lower == timedelta(minutes=240)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: scheduling.event_window's wall-clock arithmetic stores a 01:00 PST two-hour "
-    "event as ending at 03:00 PDT, one real hour early, so the chef is booked twice at once",
-)
 def test_chef_is_not_double_booked_across_spring_forward(san_jose):
     night_window(san_jose)
     san_jose.buffer_minutes = 0

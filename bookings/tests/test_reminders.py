@@ -345,11 +345,6 @@ def test_expire_holds_leaves_paid_and_fresh_bookings(san_jose, clock):
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Reminder is unique per (booking, kind) and booking_reschedule keeps the rows, "
-    "so a booking moved after its reminders went out is never reminded of the new date",
-)
 def test_rescheduled_booking_is_reminded_of_the_new_date(san_jose, mailoutbox):
     booking = make_booking(san_jose)
     assert reminders.reminders_send_due(now=IN_72H) == 1  # "Saturday, March 20"
