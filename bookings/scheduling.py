@@ -100,14 +100,30 @@ class BusyIndex:
 
 
 def load_busy(
-    chef_ids: list[int], lo: datetime, hi: datetime, *, exclude_booking_id: int | None = None
+    station: Station,
+    chef_ids: list[int],
+    lo: datetime,
+    hi: datetime,
+    *,
+    exclude_booking_id: int | None = None,
 ) -> tuple[BusyIndex, Counter]:
     """Busy intervals (bookings with buffers, time off) of these chefs between lo and hi, and
-    the number of active bookings per (chef, local event date). Two queries."""
+    the number of active bookings per (chef, local event date). Two queries.
+
+    The event-date bounds (a day of slack each side for buffers across midnight) let PostgreSQL
+    use the (station, event_date) index instead of testing every booking's range."""
     intervals: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     per_day: Counter = Counter()
+    tz = station_tz(station)
     bookings = Booking.objects.filter(
-        chef_id__in=chef_ids, status__in=ACTIVE_STATUSES, blocked__overlap=(lo, hi)
+        station=station,
+        event_date__range=(
+            lo.astimezone(tz).date() - timedelta(days=1),
+            hi.astimezone(tz).date() + timedelta(days=1),
+        ),
+        chef_id__in=chef_ids,
+        status__in=ACTIVE_STATUSES,
+        blocked__overlap=(lo, hi),
     )
     if exclude_booking_id is not None:
         bookings = bookings.exclude(pk=exclude_booking_id)
@@ -121,11 +137,15 @@ def load_busy(
 
 
 def day_counts(
-    chef_ids: list[int], event_date: date, *, exclude_booking_id: int | None = None
+    station: Station,
+    chef_ids: list[int],
+    event_date: date,
+    *,
+    exclude_booking_id: int | None = None,
 ) -> Counter:
     """Active bookings per (chef, local date) on one date: the input of the daily cap."""
     rows = Booking.objects.filter(
-        chef_id__in=chef_ids, event_date=event_date, status__in=ACTIVE_STATUSES
+        station=station, event_date=event_date, chef_id__in=chef_ids, status__in=ACTIVE_STATUSES
     )
     if exclude_booking_id is not None:
         rows = rows.exclude(pk=exclude_booking_id)
@@ -181,7 +201,7 @@ def availability(
         return []
     span_lo = datetime.combine(start - timedelta(days=1), time(), tzinfo=tz)
     span_hi = datetime.combine(end + timedelta(days=2), time(), tzinfo=tz)
-    busy, per_day = load_busy(chef_ids, span_lo, span_hi)
+    busy, per_day = load_busy(station, chef_ids, span_lo, span_hi)
 
     times = start_times(station)
     event_seconds = station.event_minutes_for(guests) * 60

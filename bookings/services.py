@@ -192,9 +192,15 @@ def _pick_chef(
     one with the fewest events that day. Raises 409 slot_unavailable."""
     chef_ids = [c for c in scheduling.active_chef_ids(station) if c != exclude_chef_id]
     busy, _ = scheduling.load_busy(
-        chef_ids, window.blocked_from, window.blocked_to, exclude_booking_id=exclude_booking_id
+        station,
+        chef_ids,
+        window.blocked_from,
+        window.blocked_to,
+        exclude_booking_id=exclude_booking_id,
     )
-    per_day = scheduling.day_counts(chef_ids, event_date, exclude_booking_id=exclude_booking_id)
+    per_day = scheduling.day_counts(
+        station, chef_ids, event_date, exclude_booking_id=exclude_booking_id
+    )
     free = scheduling.free_chefs(station, chef_ids, window, event_date, busy, per_day)
     if not free:
         raise Conflict(
@@ -389,11 +395,13 @@ def _window_of(booking: Booking) -> scheduling.EventWindow:
 def chef_is_free(*, booking: Booking, chef: Chef) -> bool:
     """Whether the chef could take this booking now (a read; the write re-checks under lock)."""
     window = _window_of(booking)
-    busy, _ = scheduling.load_busy(
-        [chef.pk], window.blocked_from, window.blocked_to, exclude_booking_id=booking.pk
-    )
-    per_day = scheduling.day_counts([chef.pk], booking.event_date, exclude_booking_id=booking.pk)
     station = booking.station
+    busy, _ = scheduling.load_busy(
+        station, [chef.pk], window.blocked_from, window.blocked_to, exclude_booking_id=booking.pk
+    )
+    per_day = scheduling.day_counts(
+        station, [chef.pk], booking.event_date, exclude_booking_id=booking.pk
+    )
     return bool(
         scheduling.free_chefs(station, [chef.pk], window, booking.event_date, busy, per_day)
     )
