@@ -26,8 +26,8 @@ staff.register("bookings", StaffBookingViewSet, basename="staff-booking")
 staff.register("customers", StaffCustomerViewSet, basename="staff-customer")
 
 urlpatterns = [
-    re_path(r"^health/?$", HealthView.as_view(), name="health"),
-    re_path(r"^auth/token/?$", ObtainTokenView.as_view(), name="auth-token"),
+    re_path(r"^health(?:/)?$", HealthView.as_view(), name="health"),
+    re_path(r"^auth/token(?:/)?$", ObtainTokenView.as_view(), name="auth-token"),
     re_path(r"^stations/(?P<slug>[-\w]+)/menu/?$", MenuView.as_view(), name="station-menu"),
     re_path(
         r"^stations/(?P<slug>[-\w]+)/availability/?$",

@@ -113,7 +113,7 @@ try:
     DATABASES = {"default": env.db("DATABASE_URL")}
 except Exception as exc:  # django-environ raises several types for a malformed URL
     _fail(f"DATABASE_URL is not a valid database URL ({exc.__class__.__name__}).")
-if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+if DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql":
     _fail("DATABASE_URL must point at PostgreSQL (postgres://...).")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 
 from stations import tenancy
 from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
@@ -42,7 +43,6 @@ class StationAdmin(StationScopedAdmin):
             "Cancellation policy",
             {
                 "fields": [
-                    "full_refund_hours",
                     "deposit_forfeit_hours",
                     "free_reschedule_notice_hours",
                 ]
@@ -87,6 +87,15 @@ class ChefAdmin(StationScopedAdmin):
     list_select_related = ["station"]
     search_fields = ["name"]
     readonly_fields = ["calendar_token"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not tenancy.is_superuser(request.user):
+            # A chef's login is one of the staff of the user's stations, never another station's.
+            stations = tenancy.stations_for(request.user, roles=self.write_roles)
+            kwargs["queryset"] = (
+                get_user_model().objects.filter(memberships__station__in=stations).distinct()
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(TimeOff)

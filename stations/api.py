@@ -26,7 +26,11 @@ class StationRolePermission(permissions.BasePermission):
             return False
         if request.method in permissions.SAFE_METHODS:
             return True
-        return tenancy.has_any_role(user, view.write_roles)
+        if tenancy.has_any_role(user, view.write_roles):
+            return True
+        if (view.lookup_url_kwarg or view.lookup_field) in view.kwargs:
+            view.get_object()  # another station's object is not found (404), never forbidden
+        return False
 
     def has_object_permission(self, request, view, obj) -> bool:
         if request.method in permissions.SAFE_METHODS:
@@ -120,7 +124,6 @@ class StaffStationSerializer(PublicStationSerializer):
             "max_events_per_chef_per_day",
             "max_guests",
             "hold_minutes",
-            "full_refund_hours",
             "deposit_forfeit_hours",
             "free_reschedule_notice_hours",
             "quiet_hours_start",

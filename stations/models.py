@@ -77,11 +77,10 @@ class Station(models.Model):
     )
 
     # Cancellation policy (applied the same way by self-service, staff API and admin).
-    full_refund_hours = models.PositiveIntegerField(
-        default=168, help_text="Cancel at least this long before the event: full refund."
-    )
     deposit_forfeit_hours = models.PositiveIntegerField(
-        default=72, help_text="Cancel inside this window: the deposit is kept."
+        default=72,
+        help_text="Cancelled at least this long before the event: everything paid is refunded; "
+        "later, the deposit is kept and the rest refunded.",
     )
     free_reschedule_notice_hours = models.PositiveIntegerField(
         default=72, help_text="One free reschedule when asked at least this long before."

@@ -1,0 +1,103 @@
+"""GET /api/v1/health: checked for real against the database, the cache and the broker."""
+
+import socket
+import time
+from importlib.metadata import version
+
+import pytest
+from django.db import connection
+
+from config.tasks import HEARTBEAT_KEY
+
+HEALTH = "/api/v1/health"
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound and released at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_healthy(api_client, db):
+    response = api_client.get(HEALTH)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "status": "healthy",
+        "database": "connected",
+        "cache": "connected",
+        "broker": "connected",
+        "worker_heartbeat_age_seconds": None,  # no worker has run in this test's cache space
+        "version": version("hibachi-ops"),
+    }
+
+
+def test_health_with_and_without_trailing_slash_needs_no_auth(api_client, db):
+    api_client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    assert api_client.get(HEALTH).status_code == 200
+    assert api_client.get(f"{HEALTH}/").status_code == 200
+
+
+def test_health_is_not_throttled(api_client, db, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "public": "1/min"}
+    assert [api_client.get(HEALTH).status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_heartbeat_age(api_client, db):
+    from django.core.cache import cache
+
+    cache.set(HEARTBEAT_KEY, time.time() - 90)
+    age = api_client.get(HEALTH).json()["worker_heartbeat_age_seconds"]
+    assert 89 <= age <= 95
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unreachable_database_is_503_unhealthy(api_client):
+    saved = dict(connection.settings_dict)
+    connection.close()
+    try:
+        connection.settings_dict.update(HOST="127.0.0.1", PORT=closed_port())
+        response = api_client.get(HEALTH)
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+        connection.close()
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unhealthy"
+    assert body["database"] == "unreachable"
+    assert body["cache"] == "connected"
+    assert body["version"] == version("hibachi-ops")
+    # and the connection works again once the database is back
+    assert api_client.get(HEALTH).json()["status"] == "healthy"
+
+
+def test_unreachable_cache_is_200_degraded(api_client, db, settings):
+    caches = {name: dict(conf) for name, conf in settings.CACHES.items()}
+    caches["default"]["LOCATION"] = f"redis://127.0.0.1:{closed_port()}/0"
+    settings.CACHES = caches
+    response = api_client.get(HEALTH)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["database"], body["cache"]) == (
+        "degraded",
+        "connected",
+        "unreachable",
+    )
+    assert body["worker_heartbeat_age_seconds"] is None
+
+
+def test_unreachable_broker_is_200_degraded(api_client, db):
+    from config.celery import app as celery_app
+
+    saved = celery_app.conf.broker_url
+    celery_app.conf.broker_url = f"redis://127.0.0.1:{closed_port()}/0"
+    try:
+        response = api_client.get(HEALTH)
+    finally:
+        celery_app.conf.broker_url = saved
+    assert response.status_code == 200
+    assert response.json()["broker"] == "unreachable"
+    assert response.json()["status"] == "degraded"
