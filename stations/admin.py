@@ -1,7 +1,10 @@
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils.html import format_html
 
-from stations import tenancy
+from stations import services, tenancy
 from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
 from stations.models import Chef, Membership, ServiceZone, Station, TimeOff
 
@@ -12,15 +15,73 @@ class ServiceZoneInline(StationScopedInline):
     fields = ["name", "zip_codes", "travel_fee_cents"]
 
 
+def _feed_link(url_name: str, token: str) -> str:
+    url = settings.PUBLIC_BASE_URL + reverse(url_name, kwargs={"token": token})
+    return format_html(
+        '<a href="{}">{}</a><br><span class="help">Subscribe to this address in '
+        "a calendar app. Anyone with it can read the events: rotate it if it "
+        "leaks.</span>",
+        url,
+        url,
+    )
+
+
+class RotateFeedMixin:
+    """The secret calendar-feed link on the change page, shown only to those who may read every
+    event in it (writers of the station, and a chef for their own feed), and an action that
+    rotates it."""
+
+    def may_see_feed(self, request, obj) -> bool:
+        return obj is not None and self.has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not self.may_see_feed(request, obj):
+            fields = [f for f in fields if f != "calendar_feed"]
+        return fields
+
+    def get_fieldsets(self, request, obj=None):
+        hidden = not self.may_see_feed(request, obj)
+        return [
+            (
+                name,
+                {
+                    **opts,
+                    "fields": [f for f in opts["fields"] if not (hidden and f == "calendar_feed")],
+                },
+            )
+            for name, opts in super().get_fieldsets(request, obj)
+        ]
+
+    @admin.action(description="Rotate calendar link (the old address stops working)")
+    def rotate_calendar_link(self, request, queryset):
+        rotated = 0
+        for obj in queryset:
+            if self.has_change_permission(request, obj):
+                self.rotate_service(obj)
+                rotated += 1
+        self.message_user(request, f"{rotated} calendar link(s) rotated.", messages.SUCCESS)
+
+
 @admin.register(Station)
-class StationAdmin(StationScopedAdmin):
+class StationAdmin(RotateFeedMixin, StationScopedAdmin):
     write_roles = tenancy.SETTINGS_ROLES
     list_display = ["name", "slug", "timezone", "currency", "phone", "active"]
     list_filter = ["active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["calendar_token", "created_at", "updated_at"]
+    readonly_fields = ["calendar_feed", "created_at", "updated_at"]
     inlines = [ServiceZoneInline]
+    actions = ["rotate_calendar_link"]
+
+    @staticmethod
+    def rotate_service(station):
+        return services.station_rotate_calendar_token(station=station)
+
+    @admin.display(description="calendar feed")
+    def calendar_feed(self, station):
+        return _feed_link("station-feed", station.calendar_token)
+
     fieldsets = [
         (None, {"fields": ["name", "slug", "active", "timezone", "currency", "phone", "email"]}),
         (
@@ -60,7 +121,7 @@ class StationAdmin(StationScopedAdmin):
                 ]
             },
         ),
-        ("Feeds", {"fields": ["calendar_token", "created_at", "updated_at"]}),
+        ("Feeds", {"fields": ["calendar_feed", "created_at", "updated_at"]}),
     ]
 
     def has_add_permission(self, request):
@@ -80,13 +141,26 @@ class MembershipAdmin(StationScopedAdmin):
 
 
 @admin.register(Chef)
-class ChefAdmin(StationScopedAdmin):
+class ChefAdmin(RotateFeedMixin, StationScopedAdmin):
     write_roles = tenancy.MANAGE_ROLES
     list_display = ["name", "station", "phone", "active"]
     list_filter = [StationListFilter, "active"]
     list_select_related = ["station"]
     search_fields = ["name"]
-    readonly_fields = ["calendar_token"]
+    readonly_fields = ["calendar_feed"]
+    actions = ["rotate_calendar_link"]
+
+    @staticmethod
+    def rotate_service(chef):
+        return services.chef_rotate_calendar_token(chef=chef)
+
+    @admin.display(description="calendar feed")
+    def calendar_feed(self, chef):
+        return _feed_link("chef-feed", chef.calendar_token)
+
+    def may_see_feed(self, request, obj) -> bool:
+        own = obj is not None and obj.user_id is not None and obj.user_id == request.user.pk
+        return own or super().may_see_feed(request, obj)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user" and not tenancy.is_superuser(request.user):

@@ -100,7 +100,9 @@ class Station(models.Model):
         max_length=8, choices=AutoReplyLevel.choices, default=AutoReplyLevel.NONE
     )
 
-    calendar_token = models.CharField(max_length=64, default=new_feed_token, unique=True)
+    calendar_token = models.CharField(
+        max_length=64, default=new_feed_token, unique=True, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -200,7 +202,9 @@ class Chef(models.Model):
     )
     phone = models.CharField(max_length=20, blank=True, validators=[validate_e164])
     active = models.BooleanField(default=True)
-    calendar_token = models.CharField(max_length=64, default=new_feed_token, unique=True)
+    calendar_token = models.CharField(
+        max_length=64, default=new_feed_token, unique=True, editable=False
+    )
 
     class Meta:
         ordering = ["station", "name"]

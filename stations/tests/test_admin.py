@@ -213,3 +213,33 @@ def test_manager_may_not_change_memberships(sj_manager, sj_agent):
     assert response.status_code == 403
     membership.refresh_from_db()
     assert membership.role == "agent"
+
+
+def test_calendar_feed_links_show_to_writers_and_the_chef_and_rotate(
+    client, world, sj_chef, sj_manager
+):
+    kenji = Chef.objects.get(user=sj_chef)
+    other = Chef.objects.filter(station=kenji.station).exclude(pk=kenji.pk).first()
+    client.force_login(sj_chef)
+    own_page = client.get(reverse("admin:stations_chef_change", args=[kenji.pk])).content.decode()
+    assert kenji.calendar_token in own_page
+    other_page = client.get(reverse("admin:stations_chef_change", args=[other.pk])).content.decode()
+    assert other.calendar_token not in other_page
+    station_page = client.get(
+        reverse("admin:stations_station_change", args=[kenji.station_id])
+    ).content.decode()
+    assert kenji.station.calendar_token not in station_page
+
+    client.force_login(sj_manager)
+    old = other.calendar_token
+    assert (
+        old in client.get(reverse("admin:stations_chef_change", args=[other.pk])).content.decode()
+    )
+    client.post(
+        reverse("admin:stations_chef_changelist"),
+        {"action": "rotate_calendar_link", "_selected_action": [other.pk]},
+    )
+    other.refresh_from_db()
+    assert other.calendar_token != old
+    assert client.get(f"/feeds/chefs/{old}.ics").status_code == 404
+    assert client.get(f"/feeds/chefs/{other.calendar_token}.ics").status_code == 200
