@@ -14,14 +14,17 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import accumulate
+from time import time_ns
 from zoneinfo import ZoneInfo
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from bookings.models import ACTIVE_STATUSES, Booking
 from stations.models import Chef, Station, TimeOff
 
 MAX_RANGE_DAYS = 62
+CACHE_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -186,43 +189,83 @@ def bookable_window(station: Station, now: datetime | None = None) -> tuple[date
     )
 
 
-def availability(
-    *, station: Station, start: date, end: date, guests: int, now: datetime | None = None
-) -> list[Slot]:
-    """Bookable slots from start to end (inclusive, local dates) for a party of `guests`."""
-    earliest, last_day = bookable_window(station, now)
-    start = max(start, local_today(station, now))  # nothing in the past is bookable anyway
-    end = min(end, last_day)
-    if end < start:
-        return []
-    tz = station_tz(station)
-    chef_ids = active_chef_ids(station)
-    if not chef_ids:
-        return []
-    span_lo = datetime.combine(start - timedelta(days=1), time(), tzinfo=tz)
-    span_hi = datetime.combine(end + timedelta(days=2), time(), tzinfo=tz)
-    busy, per_day = load_busy(station, chef_ids, span_lo, span_hi)
+def _version_key(station_id: int) -> str:
+    return f"availability-version:{station_id}"
 
+
+def availability_changed(station_id: int) -> None:
+    """Invalidate the station's cached availability (bookings, chefs or time off changed)."""
+    cache.set(_version_key(station_id), time_ns(), timeout=None)
+
+
+def _day_key(station: Station, version: str, event_seconds: int, day: date) -> str:
+    return f"availability:{station.pk}:{version}:{event_seconds}:{day.isoformat()}"
+
+
+def _compute_days(
+    station: Station, chef_ids: list[int], days: list[date], event_seconds: int
+) -> dict[date, list[tuple[float, int, int, int]]]:
+    """Per local day: (start instant, start minute, end minute, free chefs) of every start time
+    with at least one free chef, before the notice and horizon filters (they move with time)."""
+    tz = station_tz(station)
+    result: dict[date, list[tuple[float, int, int, int]]] = {day: [] for day in days}
+    if not chef_ids:
+        return result
+    span_lo = datetime.combine(min(days) - timedelta(days=1), time(), tzinfo=tz)
+    span_hi = datetime.combine(max(days) + timedelta(days=2), time(), tzinfo=tz)
+    busy, per_day = load_busy(station, chef_ids, span_lo, span_hi)
     times = start_times(station)
-    event_seconds = station.event_minutes_for(guests) * 60
     buffer_seconds = station.buffer_minutes * 60
     cap = station.max_events_per_chef_per_day
-    earliest_ts = earliest.timestamp()
-    slots = []
-    day = start
-    while day <= end:
+    for day in days:
         chefs_today = [c for c in chef_ids if per_day[c, day] < cap]
+        rows = result[day]
         for at in times:
             starts_at = local_instant(station, day, at)
             if starts_at is None:
                 continue
             begin = starts_at.timestamp()
-            if begin < earliest_ts:
-                continue
             lo, hi = begin - buffer_seconds, begin + event_seconds + buffer_seconds
             count = sum(1 for chef_id in chefs_today if busy.is_free(chef_id, lo, hi))
             if count:
-                ends_at = datetime.fromtimestamp(begin + event_seconds, tz)  # real elapsed time
-                slots.append(Slot(day, at, ends_at.time(), count))
-        day += timedelta(days=1)
-    return slots
+                ends = datetime.fromtimestamp(begin + event_seconds, tz)  # real elapsed time
+                rows.append((begin, at.hour * 60 + at.minute, ends.hour * 60 + ends.minute, count))
+    return result
+
+
+def availability(
+    *, station: Station, start: date, end: date, guests: int, now: datetime | None = None
+) -> list[Slot]:
+    """Bookable slots from start to end (inclusive, local dates) for a party of `guests`.
+
+    Each day's slots are cached under a version made of the station's availability counter
+    (bumped by every write that moves a chef's time: bookings, chefs and time off through the
+    services and the admin), its rules' timestamp and its active chefs, so a change shows at
+    once; entries also expire after CACHE_SECONDS as a safety net for changes made outside
+    those paths. The notice and horizon filters are applied on every read."""
+    earliest, last_day = bookable_window(station, now)
+    start = max(start, local_today(station, now))  # nothing in the past is bookable anyway
+    end = min(end, last_day)
+    if end < start:
+        return []
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    event_seconds = station.event_minutes_for(guests) * 60
+    chef_ids = active_chef_ids(station)
+    counter = cache.get_or_set(_version_key(station.pk), time_ns, timeout=None)
+    rules = station.updated_at.timestamp() if station.updated_at else 0
+    version = f"{counter}:{rules}:{','.join(map(str, chef_ids))}"
+    keys = {day: _day_key(station, version, event_seconds, day) for day in days}
+    cached = cache.get_many(keys.values())
+    missing = [day for day in days if keys[day] not in cached]
+    if missing:
+        computed = _compute_days(station, chef_ids, missing, event_seconds)
+        cache.set_many({keys[day]: rows for day, rows in computed.items()}, CACHE_SECONDS)
+        cached.update({keys[day]: rows for day, rows in computed.items()})
+
+    earliest_ts = earliest.timestamp()
+    return [
+        Slot(day, time(start_m // 60, start_m % 60), time(end_m // 60, end_m % 60), count)
+        for day in days
+        for begin, start_m, end_m, count in cached[keys[day]]
+        if begin >= earliest_ts
+    ]

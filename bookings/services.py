@@ -74,6 +74,14 @@ def token_matches(booking: Booking, token: str | None) -> bool:
     return bool(token) and hmac.compare_digest(booking.manage_token_hash, hash_token(token))
 
 
+def availability_changed(*, station_id: int) -> None:
+    """Tell cached availability that a chef's time changed at this station: now, and again
+    once the current transaction commits, so that what a reader cached in between (from rows
+    not yet committed) is dropped too."""
+    scheduling.availability_changed(station_id)
+    transaction.on_commit(lambda: scheduling.availability_changed(station_id))
+
+
 def _lock_days(station_id: int, days: list[date]) -> None:
     """Serialise chef-picking writes per (station, local date); sorted, so no deadlocks."""
     with connection.cursor() as cursor:
@@ -299,6 +307,7 @@ def booking_create(
         )
         _save_new_booking(booking)
         _record(booking, actor=actor, from_status="", to_status=booking.status, reason="created")
+        availability_changed(station_id=station.pk)
     logger.info("booking %s created at %s (chef %s)", booking.reference, station.slug, chef_id)
     return booking, token
 
@@ -333,6 +342,7 @@ def booking_transition(
         if changed != 1:
             raise Conflict("The booking was changed meanwhile; reload it.", code="conflict")
         booking.refresh_from_db()
+        availability_changed(station_id=booking.station_id)
         _record(
             booking,
             actor=actor,
@@ -417,6 +427,7 @@ def _move_to_chef(locked: Booking, chef_id: int, actor: Actor) -> Booking:
         if _is_exclusion_violation(exc, "no_chef_double_booking"):
             raise Conflict("That chef is not free then.", code="chef_unavailable") from exc
         raise
+    availability_changed(station_id=locked.station_id)
     _record(
         locked,
         actor=actor,
@@ -528,6 +539,7 @@ def booking_reschedule(
             if _is_exclusion_violation(exc, "no_chef_double_booking"):
                 raise Conflict("That time was just taken.", code="slot_unavailable") from exc
             raise
+        availability_changed(station_id=station.pk)
         data = {
             "from": old,
             "to": {"event_date": event_date.isoformat(), "start_time": f"{start_time:%H:%M}"},

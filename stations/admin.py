@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils.html import format_html
 
+from bookings import services as booking_services
 from stations import services, tenancy
 from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
 from stations.models import Chef, Membership, ServiceZone, Station, TimeOff
@@ -24,6 +25,28 @@ def _feed_link(url_name: str, token: str) -> str:
         url,
         url,
     )
+
+
+class ChefTimeMixin:
+    """Chefs and their time off decide availability: tell its cache after every change."""
+
+    def _changed(self, station_ids) -> None:
+        for station_id in set(station_ids):
+            booking_services.availability_changed(station_id=station_id)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        self._changed([tenancy.station_id_of(obj)])
+
+    def delete_model(self, request, obj):
+        station_id = tenancy.station_id_of(obj)
+        super().delete_model(request, obj)
+        self._changed([station_id])
+
+    def delete_queryset(self, request, queryset):
+        station_ids = [tenancy.station_id_of(obj) for obj in queryset]
+        super().delete_queryset(request, queryset)
+        self._changed(station_ids)
 
 
 class RotateFeedMixin:
@@ -141,7 +164,7 @@ class MembershipAdmin(StationScopedAdmin):
 
 
 @admin.register(Chef)
-class ChefAdmin(RotateFeedMixin, StationScopedAdmin):
+class ChefAdmin(ChefTimeMixin, RotateFeedMixin, StationScopedAdmin):
     write_roles = tenancy.MANAGE_ROLES
     list_display = ["name", "station", "phone", "active"]
     list_filter = [StationListFilter, "active"]
@@ -173,7 +196,7 @@ class ChefAdmin(RotateFeedMixin, StationScopedAdmin):
 
 
 @admin.register(TimeOff)
-class TimeOffAdmin(StationScopedAdmin):
+class TimeOffAdmin(ChefTimeMixin, StationScopedAdmin):
     write_roles = tenancy.MANAGE_ROLES
     list_display = ["chef", "starts_at", "ends_at", "reason"]
     list_filter = [StationListFilter]

@@ -1,0 +1,74 @@
+"""Availability is cached per station-day; every path that changes a chef's time invalidates it."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from bookings import scheduling
+from bookings.tests.test_staff_api import make_booking
+from stations.models import Chef
+
+pytestmark = pytest.mark.django_db
+
+
+def free_at(station, day, start="17:00"):
+    slots = scheduling.availability(station=station, start=day, end=day, guests=10)
+    return {f"{s.start:%H:%M}": s.chefs_available for s in slots}.get(start, 0)
+
+
+def test_a_cached_read_costs_one_query(san_jose):
+    day = timezone.localdate() + timedelta(days=20)
+    scheduling.availability(station=san_jose, start=day, end=day + timedelta(days=29), guests=10)
+    with CaptureQueriesContext(connection) as queries:
+        again = scheduling.availability(
+            station=san_jose, start=day, end=day + timedelta(days=29), guests=10
+        )
+    assert len(queries) == 1  # the active chefs; the slots come from the cache
+    assert len(again) > 0
+
+
+def test_bookings_change_it_at_once(san_jose):
+    booking = make_booking(san_jose, days=10)
+    day = booking.event_date
+    assert free_at(san_jose, day) == 2
+    make_booking(san_jose, days=10, n=1)
+    assert free_at(san_jose, day) == 1
+
+
+def test_time_off_added_in_the_admin_changes_it_at_once(client, sj_manager, san_jose):
+    day = timezone.localdate() + timedelta(days=12)
+    assert free_at(san_jose, day) == 3
+    chef = Chef.objects.filter(station=san_jose).first()
+    client.force_login(sj_manager)
+    response = client.post(
+        reverse("admin:stations_timeoff_add"),
+        {
+            "chef": chef.pk,
+            "starts_at_0": (day - timedelta(days=1)).isoformat(),
+            "starts_at_1": "00:00:00",
+            "ends_at_0": (day + timedelta(days=2)).isoformat(),  # admin times are UTC
+            "ends_at_1": "00:00:00",
+            "reason": "vacation",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert free_at(san_jose, day) == 2
+
+
+def test_a_chef_deactivated_anywhere_changes_it_at_once(san_jose):
+    day = timezone.localdate() + timedelta(days=12)
+    assert free_at(san_jose, day) == 3
+    Chef.objects.filter(pk=Chef.objects.filter(station=san_jose).first().pk).update(active=False)
+    assert free_at(san_jose, day) == 2
+
+
+def test_station_rules_change_it_at_once(client, owner, san_jose):
+    day = timezone.localdate() + timedelta(days=12)
+    assert free_at(san_jose, day, "20:00") == 3
+    san_jose.latest_start = san_jose.latest_start.replace(hour=19)
+    san_jose.save()
+    assert free_at(san_jose, day, "20:00") == 0
