@@ -198,17 +198,21 @@ def availability_changed(station_id: int) -> None:
     cache.set(_version_key(station_id), time_ns(), timeout=None)
 
 
+# Bump when the shape of a cached day changes, so a deploy never reads the old shape.
+CACHE_FORMAT = 2
+
+
 def _day_key(station: Station, version: str, event_seconds: int, day: date) -> str:
-    return f"availability:{station.pk}:{version}:{event_seconds}:{day.isoformat()}"
+    return f"availability{CACHE_FORMAT}:{station.pk}:{version}:{event_seconds}:{day.isoformat()}"
 
 
 def _compute_days(
     station: Station, chef_ids: list[int], days: list[date], event_seconds: int
-) -> dict[date, list[tuple[float, int, int, int]]]:
-    """Per local day: (start instant, start minute, end minute, free chefs) of every start time
-    with at least one free chef, before the notice and horizon filters (they move with time)."""
+) -> dict[date, list[tuple[float, dict]]]:
+    """Per local day, every start time with at least one free chef as (start instant, the
+    slot as the API shows it), before the notice and horizon filters (they move with time)."""
     tz = station_tz(station)
-    result: dict[date, list[tuple[float, int, int, int]]] = {day: [] for day in days}
+    result: dict[date, list[tuple[float, dict]]] = {day: [] for day in days}
     if not chef_ids:
         return result
     span_lo = datetime.combine(min(days) - timedelta(days=1), time(), tzinfo=tz)
@@ -220,6 +224,7 @@ def _compute_days(
     for day in days:
         chefs_today = [c for c in chef_ids if per_day[c, day] < cap]
         rows = result[day]
+        iso_day = day.isoformat()
         for at in times:
             starts_at = local_instant(station, day, at)
             if starts_at is None:
@@ -229,20 +234,34 @@ def _compute_days(
             count = sum(1 for chef_id in chefs_today if busy.is_free(chef_id, lo, hi))
             if count:
                 ends = datetime.fromtimestamp(begin + event_seconds, tz)  # real elapsed time
-                rows.append((begin, at.hour * 60 + at.minute, ends.hour * 60 + ends.minute, count))
+                slot = {
+                    "date": iso_day,
+                    "start": f"{at:%H:%M}",
+                    "end": f"{ends:%H:%M}",
+                    "chefs_available": count,
+                }
+                rows.append((begin, slot))
     return result
 
 
-def availability(
-    *, station: Station, start: date, end: date, guests: int, now: datetime | None = None
-) -> list[Slot]:
-    """Bookable slots from start to end (inclusive, local dates) for a party of `guests`.
+def available_slots(
+    *,
+    station: Station,
+    start: date,
+    end: date,
+    guests: int,
+    now: datetime | None = None,
+    chef_ids: list[int] | None = None,
+) -> list[dict]:
+    """Bookable slots from start to end (inclusive, local dates) for a party of `guests`, as
+    the API shows them: {"date", "start": "HH:MM", "end": "HH:MM", "chefs_available"}.
 
     Each day's slots are cached under a version made of the station's availability counter
     (bumped by every write that moves a chef's time: bookings, chefs and time off through the
     services and the admin), its rules' timestamp and its active chefs, so a change shows at
     once; entries also expire after CACHE_SECONDS as a safety net for changes made outside
-    those paths. The notice and horizon filters are applied on every read."""
+    those paths. The notice and horizon filters are applied on every read. Pass `chef_ids`
+    (the station's active chefs, by id) when already known, to save a query."""
     earliest, last_day = bookable_window(station, now)
     start = max(start, local_today(station, now))  # nothing in the past is bookable anyway
     end = min(end, last_day)
@@ -250,7 +269,8 @@ def availability(
         return []
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     event_seconds = station.event_minutes_for(guests) * 60
-    chef_ids = active_chef_ids(station)
+    if chef_ids is None:
+        chef_ids = active_chef_ids(station)
     counter = cache.get_or_set(_version_key(station.pk), time_ns, timeout=None)
     rules = station.updated_at.timestamp() if station.updated_at else 0
     version = f"{counter}:{rules}:{','.join(map(str, chef_ids))}"
@@ -259,13 +279,24 @@ def availability(
     missing = [day for day in days if keys[day] not in cached]
     if missing:
         computed = _compute_days(station, chef_ids, missing, event_seconds)
-        cache.set_many({keys[day]: rows for day, rows in computed.items()}, CACHE_SECONDS)
-        cached.update({keys[day]: rows for day, rows in computed.items()})
+        fresh = {keys[day]: rows for day, rows in computed.items()}
+        cache.set_many(fresh, CACHE_SECONDS)
+        cached.update(fresh)
 
     earliest_ts = earliest.timestamp()
+    return [slot for day in days for begin, slot in cached[keys[day]] if begin >= earliest_ts]
+
+
+def availability(
+    *, station: Station, start: date, end: date, guests: int, now: datetime | None = None
+) -> list[Slot]:
+    """available_slots() as Slot objects (dates and times), for code that computes with them."""
     return [
-        Slot(day, time(start_m // 60, start_m % 60), time(end_m // 60, end_m % 60), count)
-        for day in days
-        for begin, start_m, end_m, count in cached[keys[day]]
-        if begin >= earliest_ts
+        Slot(
+            date.fromisoformat(slot["date"]),
+            time.fromisoformat(slot["start"]),
+            time.fromisoformat(slot["end"]),
+            slot["chefs_available"],
+        )
+        for slot in available_slots(station=station, start=start, end=end, guests=guests, now=now)
     ]
