@@ -4,9 +4,11 @@ customer's self-service link. Staff: bookings (with transitions and reassignment
 Views validate, call a service, and shape the answer.
 """
 
+import json
+
 import django_filters
 from django.db.models import Prefetch, Q
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
@@ -62,12 +64,17 @@ class AvailabilityView(PublicEndpointMixin, APIView):
             raise serializers.ValidationError(
                 {"guests": [f"Parties of 1 to {station.max_guests} guests can book online."]}
             )
-        # The slots come ready in the shape of AvailabilitySerializer (and mostly from the
-        # cache): serialising ~1,000 of them field by field would cost more than the rest.
-        slots = scheduling.available_slots(
+        # The slots come JSON-encoded in the shape of AvailabilitySerializer, mostly from the
+        # cache; the answer is assembled around them rather than decoded and encoded again.
+        slots = scheduling.available_slots_json(
             station=station, chef_ids=station.active_chef_ids, **query.validated_data
         )
-        return Response({"station": station.slug, "timezone": station.timezone, "slots": slots})
+        head = json.dumps(
+            {"station": station.slug, "timezone": station.timezone}, separators=scheduling.COMPACT
+        )[:-1]
+        return HttpResponse(
+            f'{head},"slots":[{",".join(slots)}]}}', content_type="application/json"
+        )
 
 
 class QuoteView(PublicEndpointMixin, APIView):

@@ -9,6 +9,7 @@ for the whole range and sweeps the slots in memory, so its cost in queries does 
 the number of days.
 """
 
+import json
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -199,20 +200,22 @@ def availability_changed(station_id: int) -> None:
 
 
 # Bump when the shape of a cached day changes, so a deploy never reads the old shape.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
+COMPACT = (",", ":")  # the JSON separators of DRF's renderer
 
 
-def _day_key(station: Station, version: str, event_seconds: int, day: date) -> str:
-    return f"availability{CACHE_FORMAT}:{station.pk}:{version}:{event_seconds}:{day.isoformat()}"
+def _day_key(station_id: int, event_seconds: int, day: date) -> str:
+    return f"availability{CACHE_FORMAT}:{station_id}:{event_seconds}:{day.isoformat()}"
 
 
 def _compute_days(
     station: Station, chef_ids: list[int], days: list[date], event_seconds: int
-) -> dict[date, list[tuple[float, dict]]]:
+) -> dict[date, list[tuple[float, str]]]:
     """Per local day, every start time with at least one free chef as (start instant, the
-    slot as the API shows it), before the notice and horizon filters (they move with time)."""
+    slot as the API shows it, JSON-encoded), before the notice and horizon filters (they
+    move with time)."""
     tz = station_tz(station)
-    result: dict[date, list[tuple[float, dict]]] = {day: [] for day in days}
+    result: dict[date, list[tuple[float, str]]] = {day: [] for day in days}
     if not chef_ids:
         return result
     span_lo = datetime.combine(min(days) - timedelta(days=1), time(), tzinfo=tz)
@@ -240,11 +243,11 @@ def _compute_days(
                     "end": f"{ends:%H:%M}",
                     "chefs_available": count,
                 }
-                rows.append((begin, slot))
+                rows.append((begin, json.dumps(slot, separators=COMPACT)))
     return result
 
 
-def available_slots(
+def available_slots_json(
     *,
     station: Station,
     start: date,
@@ -252,16 +255,19 @@ def available_slots(
     guests: int,
     now: datetime | None = None,
     chef_ids: list[int] | None = None,
-) -> list[dict]:
-    """Bookable slots from start to end (inclusive, local dates) for a party of `guests`, as
-    the API shows them: {"date", "start": "HH:MM", "end": "HH:MM", "chefs_available"}.
+) -> list[str]:
+    """Bookable slots from start to end (inclusive, local dates) for a party of `guests`, each
+    JSON-encoded as the API shows it: {"date", "start": "HH:MM", "end": "HH:MM",
+    "chefs_available"}. (Encoded once when computed, because this is the busiest public read
+    and a 30-day answer holds ~600 slots.)
 
-    Each day's slots are cached under a version made of the station's availability counter
-    (bumped by every write that moves a chef's time: bookings, chefs and time off through the
-    services and the admin), its rules' timestamp and its active chefs, so a change shows at
-    once; entries also expire after CACHE_SECONDS as a safety net for changes made outside
-    those paths. The notice and horizon filters are applied on every read. Pass `chef_ids`
-    (the station's active chefs, by id) when already known, to save a query."""
+    Each day's slots are cached with the version they were computed under: the station's
+    availability counter (bumped by every write that moves a chef's time: bookings, chefs and
+    time off through the services and the admin), its rules' timestamp and its active chefs.
+    The counter and the days are read in one round trip; a day from another version is
+    recomputed, so a change shows at once. Entries also expire after CACHE_SECONDS, a safety
+    net for edits made outside those paths. The notice and horizon filters run on every read.
+    Pass `chef_ids` (the station's active chefs, by id) when already known, to save a query."""
     earliest, last_day = bookable_window(station, now)
     start = max(start, local_today(station, now))  # nothing in the past is bookable anyway
     end = min(end, last_day)
@@ -271,26 +277,38 @@ def available_slots(
     event_seconds = station.event_minutes_for(guests) * 60
     if chef_ids is None:
         chef_ids = active_chef_ids(station)
-    counter = cache.get_or_set(_version_key(station.pk), time_ns, timeout=None)
+    counter_key = _version_key(station.pk)
+    keys = {day: _day_key(station.pk, event_seconds, day) for day in days}
+    found = cache.get_many([counter_key, *keys.values()])
+    counter = found.get(counter_key)
+    if counter is None:
+        counter = time_ns()
+        cache.add(counter_key, counter, timeout=None)
     rules = station.updated_at.timestamp() if station.updated_at else 0
     version = f"{counter}:{rules}:{','.join(map(str, chef_ids))}"
-    keys = {day: _day_key(station, version, event_seconds, day) for day in days}
-    cached = cache.get_many(keys.values())
-    missing = [day for day in days if keys[day] not in cached]
+    rows_by_day = {}
+    for day, key in keys.items():
+        entry = found.get(key)
+        if entry is not None and entry[0] == version:
+            rows_by_day[day] = entry[1]
+    missing = [day for day in days if day not in rows_by_day]
     if missing:
         computed = _compute_days(station, chef_ids, missing, event_seconds)
-        fresh = {keys[day]: rows for day, rows in computed.items()}
-        cache.set_many(fresh, CACHE_SECONDS)
-        cached.update(fresh)
+        cache.set_many({keys[d]: (version, rows) for d, rows in computed.items()}, CACHE_SECONDS)
+        rows_by_day.update(computed)
 
     earliest_ts = earliest.timestamp()
-    return [slot for day in days for begin, slot in cached[keys[day]] if begin >= earliest_ts]
+    return [slot for day in days for begin, slot in rows_by_day[day] if begin >= earliest_ts]
 
 
 def availability(
     *, station: Station, start: date, end: date, guests: int, now: datetime | None = None
 ) -> list[Slot]:
-    """available_slots() as Slot objects (dates and times), for code that computes with them."""
+    """available_slots_json() as Slot objects (dates and times), for code computing with them."""
+    slots = map(
+        json.loads,
+        available_slots_json(station=station, start=start, end=end, guests=guests, now=now),
+    )
     return [
         Slot(
             date.fromisoformat(slot["date"]),
@@ -298,5 +316,5 @@ def availability(
             time.fromisoformat(slot["end"]),
             slot["chefs_available"],
         )
-        for slot in available_slots(station=station, start=start, end=end, guests=guests, now=now)
+        for slot in slots
     ]
