@@ -149,7 +149,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--seconds", type=int, default=15, help="measured seconds per scenario")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    # Three sync workers measured best on 2 cores (four queue more than they overlap).
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
     args = parser.parse_args()
 
     for name in ("DATABASE_URL", "REDIS_URL"):

@@ -85,6 +85,8 @@ def _addon_lines(station: Station, codes: list[str], guests: int) -> list[QuoteL
             code="validation_error",
             fields={"addons": ["Duplicate add-on codes."]},
         )
+    if not codes:
+        return []
     addons = {a.code: a for a in AddOn.objects.filter(station=station, active=True, code__in=codes)}
     unknown = sorted(set(codes) - set(addons))
     if unknown:

@@ -12,7 +12,9 @@ from stations.validators import normalize_phone
 
 class ActiveStationField(serializers.SlugRelatedField):
     def __init__(self, **kwargs):
-        super().__init__(slug_field="slug", queryset=Station.objects.filter(active=True), **kwargs)
+        # The price list comes along: every caller prices something.
+        stations = Station.objects.filter(active=True).select_related("price_list")
+        super().__init__(slug_field="slug", queryset=stations, **kwargs)
         self.error_messages["does_not_exist"] = "Unknown station."
 
 
