@@ -17,6 +17,8 @@ from bookings.models import (
 )
 from bookings.scheduling import local_today
 from config.exceptions import ApiError
+from payments import services as payments
+from payments import stripe_client
 from stations import tenancy
 from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
 from stations.models import Chef
@@ -107,7 +109,7 @@ class BookingAdmin(StationScopedAdmin):
     date_hierarchy = "event_date"
     ordering = ["-event_date", "start_time"]
     inlines = [BookingEventInline]
-    actions = ["confirm_selected", "cancel_selected", "reassign_selected"]
+    actions = ["confirm_selected", "cancel_selected", "reassign_selected", "request_balance"]
     fieldsets = [
         (None, {"fields": ["reference", "station", "status", "source", "chef"]}),
         (
@@ -195,6 +197,8 @@ class BookingAdmin(StationScopedAdmin):
                 ok += 1
             except ApiError as exc:
                 failed.append(f"{booking.reference}: {exc.detail}")
+            except stripe_client.StripeError as exc:
+                failed.append(f"{booking.reference}: Stripe: {exc}")
         if ok:
             self.message_user(request, f"{ok} booking(s) {done}.", messages.SUCCESS)
         for line in failed:
@@ -216,7 +220,9 @@ class BookingAdmin(StationScopedAdmin):
         self._run(
             request,
             queryset,
-            lambda b, actor: services.booking_cancel(booking=b, actor=actor, reason="admin"),
+            lambda b, actor: payments.booking_cancel_with_refund(
+                booking=b, actor=actor, reason="cancelled in the back office"
+            ),
             "cancelled",
         )
 
@@ -227,6 +233,15 @@ class BookingAdmin(StationScopedAdmin):
             queryset,
             lambda b, actor: services.booking_reassign_to_any_free_chef(booking=b, actor=actor),
             "reassigned",
+        )
+
+    @admin.action(description="Request the balance (creates the payment and messages the customer)")
+    def request_balance(self, request, queryset):
+        self._run(
+            request,
+            queryset,
+            lambda b, actor: payments.payment_request_balance(booking=b, actor=actor),
+            "sent a balance request",
         )
 
     # --- Calendar ---------------------------------------------------------------------------

@@ -20,6 +20,9 @@ from bookings import pricing, scheduling, selectors, services
 from bookings import serializers as s
 from bookings.models import Booking, BookingEvent, BookingSource, BookingStatus, Customer
 from config.idempotency import idempotent
+from payments import selectors as payment_selectors
+from payments import services as payments
+from payments import stripe_client
 from stations import tenancy
 from stations.api import PublicEndpointMixin, StationScopedViewSet
 from stations.models import Chef
@@ -98,7 +101,7 @@ def _create_booking(request, *, source: str, actor: services.Actor) -> Response:
     data = s.BookingRequestSerializer(data=request.data, context={"request": request})
     data.is_valid(raise_exception=True)
     v = data.validated_data
-    booking, token = services.booking_create(
+    booking, token, payment = payments.booking_create_with_deposit(
         station=v["station"],
         event_date=v["event_date"],
         start_time=v["start_time"],
@@ -111,8 +114,20 @@ def _create_booking(request, *, source: str, actor: services.Actor) -> Response:
         source=source,
         actor=actor,
     )
-    context = {"manage_token": token, "payment": None}
+    context = {"manage_token": token, "payment": payment_selectors.payment_block(payment)}
     return Response(s.BookingCreatedSerializer(booking, context=context).data, status=201)
+
+
+def _customer_payment(booking: Booking) -> dict | None:
+    """The payment the customer can make now; a deposit intent that could not be created at
+    booking time (Stripe unreachable) is created here."""
+    payment = payment_selectors.open_payment(booking)
+    if payment is None and booking.status == BookingStatus.PENDING_DEPOSIT:
+        try:
+            payment = payments.payment_for_deposit(booking=booking)
+        except stripe_client.StripeError:
+            payment = None
+    return payment_selectors.payment_block(payment)
 
 
 class BookingCreateView(PublicEndpointMixin, APIView):
@@ -142,7 +157,9 @@ class BookingManageViewSet(PublicEndpointMixin, ViewSet):
 
     @extend_schema(parameters=[TOKEN_HEADER], responses=s.BookingSerializer, auth=[])
     def retrieve(self, request, reference=None):
-        return Response(s.BookingSerializer(self._booking(request, reference)).data)
+        booking = self._booking(request, reference)
+        context = {"payment": _customer_payment(booking)}
+        return Response(s.BookingSerializer(booking, context=context).data)
 
     @extend_schema(
         parameters=[TOKEN_HEADER],
@@ -155,9 +172,10 @@ class BookingManageViewSet(PublicEndpointMixin, ViewSet):
         booking = self._booking(request, reference)
         data = s.CancelRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        booking, _ = services.booking_cancel(
+        booking, _, _ = payments.booking_cancel_with_refund(
             booking=booking, actor=services.CUSTOMER, reason=data.validated_data["reason"]
         )
+        booking.refresh_from_db()
         return Response(s.BookingSerializer(booking).data)
 
     @extend_schema(
@@ -235,7 +253,10 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
         actor = services.Actor.of(request.user)
         reason = data.validated_data["reason"]
         if to_status == BookingStatus.CANCELLED:
-            booking, _ = services.booking_cancel(booking=booking, actor=actor, reason=reason)
+            booking, _, _ = payments.booking_cancel_with_refund(
+                booking=booking, actor=actor, reason=reason
+            )
+            booking.refresh_from_db()
         else:
             booking = services.booking_transition(
                 booking=booking, to_status=to_status, actor=actor, reason=reason
@@ -261,6 +282,14 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
     @action(detail=True, methods=["post"], url_path="no-show")
     def no_show(self, request, pk=None):
         return self._transition(request, BookingStatus.NO_SHOW)
+
+    @extend_schema(request=None, responses=s.StaffBookingSerializer)
+    @action(detail=True, methods=["post"], url_path="request-balance")
+    def request_balance(self, request, pk=None):
+        """Create a PaymentIntent for the balance due and send the customer the link."""
+        booking = self.get_object()
+        payments.payment_request_balance(booking=booking, actor=services.Actor.of(request.user))
+        return Response(s.StaffBookingSerializer(booking).data)
 
     @extend_schema(request=s.ReassignSerializer, responses=s.StaffBookingSerializer)
     @action(detail=True, methods=["post"])

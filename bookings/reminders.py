@@ -12,12 +12,11 @@ released so the next run tries again.
 import logging
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bookings.models import Booking, BookingStatus, Customer, Reminder, ReminderKind
+from bookings.models import Booking, BookingStatus, Reminder, ReminderKind
+from bookings.notifications import channel_for, notify_customer
 from bookings.scheduling import station_tz
 from stations.models import Station
 
@@ -34,16 +33,6 @@ def in_quiet_hours(station: Station, now: datetime) -> bool:
     if start < end:
         return start <= local < end
     return local >= start or local < end  # quiet hours across midnight, e.g. 21:00-09:00
-
-
-def channel_for(customer: Customer) -> str | None:
-    if customer.do_not_contact or customer.erased_at:
-        return None
-    if customer.sms_opt_in and customer.phone:
-        return "sms"
-    if customer.email_opt_in and customer.email:
-        return "email"
-    return None
 
 
 def due_kind(booking: Booking, now: datetime) -> str | None:
@@ -68,21 +57,12 @@ def reminder_text(booking: Booking) -> str:
 
 
 def _deliver(booking: Booking, channel: str) -> None:
-    text = reminder_text(booking)
-    if channel == "email":
-        send_mail(
-            subject=f"Your hibachi party is coming up ({booking.reference})",
-            message=text,
-            from_email=booking.station.email or settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[booking.customer.email],
-        )
-    else:
-        logger.info(
-            "SMS reminder for booking %s (customer %s): %s",
-            booking.reference,
-            booking.customer_id,
-            text,
-        )
+    notify_customer(
+        booking=booking,
+        subject=f"Your hibachi party is coming up ({booking.reference})",
+        text=reminder_text(booking),
+        channel=channel,
+    )
 
 
 def _claim(booking: Booking, kind: str, channel: str) -> Reminder | None:

@@ -554,3 +554,27 @@ def booking_reschedule(
             data=data,
         )
     return locked, terms.as_dict()
+
+
+# --- Money and notes (written by the payments app) ----------------------------------------
+
+
+def booking_set_payment_totals(*, booking_id: int, paid_cents: int, refunded_cents: int) -> None:
+    """Record what the booking's payments add up to (payments computes the sums)."""
+    Booking.objects.filter(pk=booking_id).update(
+        amount_paid_cents=paid_cents,
+        amount_refunded_cents=refunded_cents,
+        updated_at=timezone.now(),
+    )
+
+
+def booking_note(*, booking: Booking, actor: Actor, reason: str, data: dict | None = None) -> None:
+    """A line in the booking's history that changes nothing else (e.g. a dispute opened)."""
+    _record(
+        booking,
+        actor=actor,
+        from_status=booking.status,
+        to_status=booking.status,
+        reason=reason,
+        data=data,
+    )

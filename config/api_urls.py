@@ -14,6 +14,8 @@ from bookings.api import (
 from config.auth import ObtainTokenView
 from config.health import HealthView
 from config.routers import OptionalSlashRouter
+from payments.api import StaffPaymentViewSet
+from payments.webhooks import stripe_webhook
 from stations.api import PublicStationViewSet, StaffStationViewSet
 
 public = OptionalSlashRouter()
@@ -24,10 +26,12 @@ staff = OptionalSlashRouter()
 staff.register("stations", StaffStationViewSet, basename="staff-station")
 staff.register("bookings", StaffBookingViewSet, basename="staff-booking")
 staff.register("customers", StaffCustomerViewSet, basename="staff-customer")
+staff.register("payments", StaffPaymentViewSet, basename="staff-payment")
 
 urlpatterns = [
     re_path(r"^health(?:/)?$", HealthView.as_view(), name="health"),
     re_path(r"^auth/token(?:/)?$", ObtainTokenView.as_view(), name="auth-token"),
+    re_path(r"^webhooks/stripe(?:/)?$", stripe_webhook, name="stripe-webhook"),
     re_path(r"^stations/(?P<slug>[-\w]+)/menu/?$", MenuView.as_view(), name="station-menu"),
     re_path(
         r"^stations/(?P<slug>[-\w]+)/availability/?$",

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from config.celery import app as celery_app
 from config.tasks import HEARTBEAT_KEY
 from config.version import VERSION
+from payments import stripe_client
 
 HEARTBEAT_STALE_SECONDS = 180
 
@@ -78,6 +79,7 @@ class HealthView(APIView):
                     "cache": serializers.CharField(),
                     "broker": serializers.CharField(),
                     "worker_heartbeat_age_seconds": serializers.IntegerField(allow_null=True),
+                    "payments": serializers.ChoiceField(["offline", "test", "live"]),
                     "version": serializers.CharField(),
                 },
             )
@@ -98,6 +100,7 @@ class HealthView(APIView):
             "cache": cache_state,
             "broker": broker,
             "worker_heartbeat_age_seconds": worker_heartbeat_age(),
+            "payments": stripe_client.mode(),
             "version": VERSION,
         }
         return Response(body, status=503 if status == "unhealthy" else 200)

@@ -98,6 +98,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.context_processors.payments_mode",
             ],
         },
     },
@@ -158,6 +159,8 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {"task": "config.tasks.purge_idempotency_keys", "schedule": 3600.0},
     "expire-unpaid-holds": {"task": "bookings.tasks.expire_holds", "schedule": 60.0},
     "send-booking-reminders": {"task": "bookings.tasks.send_reminders", "schedule": 900.0},
+    "sweep-stripe-events": {"task": "payments.tasks.sweep_stripe_events", "schedule": 60.0},
+    "charge-due-balances": {"task": "payments.tasks.charge_due_balances", "schedule": 3600.0},
 }
 
 # --- Auth, API ------------------------------------------------------------------------------
@@ -263,6 +266,13 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+if DEBUG and not STRIPE_WEBHOOK_SECRET:
+    # Development only: lets `manage.py simulate_stripe_event` sign events out of the box.
+    STRIPE_WEBHOOK_SECRET = "whsec_development_only"  # noqa: S105
+if not DEBUG and not STRIPE_WEBHOOK_SECRET:
+    _fail("STRIPE_WEBHOOK_SECRET must be set when DEBUG is off (Stripe dashboard → Webhooks).")
+if STRIPE_SECRET_KEY and not STRIPE_PUBLISHABLE_KEY:
+    _fail("STRIPE_PUBLISHABLE_KEY must be set with STRIPE_SECRET_KEY (the booking site needs it).")
 # OpenAI or any OpenAI-compatible server; no key means the local drafter.
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")

@@ -133,7 +133,7 @@ class StationAdmin(RotateFeedMixin, StationScopedAdmin):
             },
         ),
         ("Messaging", {"fields": [("quiet_hours_start", "quiet_hours_end")]}),
-        ("Payments", {"fields": ["manager_refund_limit_cents"]}),
+        ("Payments", {"fields": ["manager_refund_limit_cents", "auto_charge_balance_days"]}),
         (
             "AI",
             {

@@ -129,6 +129,7 @@ class StaffStationSerializer(PublicStationSerializer):
             "quiet_hours_start",
             "quiet_hours_end",
             "manager_refund_limit_cents",
+            "auto_charge_balance_days",
             "ai_monthly_budget_cents",
             "ai_rate_limit_per_minute",
             "ai_auto_reply_level",

@@ -91,7 +91,14 @@ class Station(models.Model):
     quiet_hours_end = models.TimeField(default=time(9, 0))
 
     # Payments.
-    manager_refund_limit_cents = models.PositiveIntegerField(default=50_000)
+    manager_refund_limit_cents = models.PositiveIntegerField(
+        default=50_000, help_text="Managers may refund up to this much per refund; owners any."
+    )
+    auto_charge_balance_days = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Charge the balance to the card saved with the deposit this many days "
+        "before the event (0: never; staff request it instead).",
+    )
 
     # AI.
     ai_monthly_budget_cents = models.PositiveIntegerField(default=5_000)

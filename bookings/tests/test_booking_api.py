@@ -34,7 +34,14 @@ def test_create_returns_the_contract_and_holds_a_chef(api_client, san_jose):
     assert body["status"] == "pending_deposit"
     assert body["total_cents"] == 87_400  # 10x60 + 2x30 + gyoza 18 + top-up to 800, +9.25% tax
     assert body["deposit_cents"] == 10_000
-    assert body["payment"] is None
+    payment = body["payment"]
+    assert payment["client_secret"].startswith(payment["payment_intent"] + "_secret_")
+    assert payment["payment_intent"].startswith("pi_")
+    assert (payment["kind"], payment["amount_cents"], payment["mode"]) == (
+        "deposit",
+        10_000,
+        "offline",
+    )
     assert len(body["manage_token"]) >= 32
     booking = Booking.objects.get(reference=body["reference"])
     assert booking.manage_token_hash != body["manage_token"]  # only the hash is stored

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from bookings import reminders, services, tasks
+from bookings import notifications, reminders, services, tasks
 from bookings.models import Booking, BookingEvent, BookingStatus, Reminder
 from config.exceptions import ApiError
 from stations.models import Chef
@@ -186,13 +186,13 @@ def test_email_reminder_in_station_local_time(san_jose, mailoutbox):
 
 def test_sms_reminder_when_opted_in_and_logged_without_contact_data(san_jose, mailoutbox, caplog):
     booking = make_booking(san_jose, phone=PHONE, sms_opt_in=True)
-    caplog.set_level(logging.INFO, logger="bookings.reminders")
+    caplog.set_level(logging.INFO, logger="bookings.notifications")
 
     assert reminders.reminders_send_due(now=IN_72H) == 1
 
     assert mailoutbox == []
     assert Reminder.objects.get(booking=booking).channel == "sms"
-    lines = [r.getMessage() for r in caplog.records if r.name == "bookings.reminders"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "bookings.notifications"]
     assert len(lines) == 1
     assert booking.reference in lines[0]
     assert "SMS" in lines[0]
@@ -225,13 +225,13 @@ def test_phone_without_sms_opt_in_gets_email(san_jose, mailoutbox):
 def test_nobody_is_contacted_without_consent(san_jose, mailoutbox, caplog, change):
     booking = make_booking(san_jose, phone=PHONE)
     type(booking.customer).objects.filter(pk=booking.customer_id).update(**change)
-    caplog.set_level(logging.INFO, logger="bookings.reminders")
+    caplog.set_level(logging.INFO, logger="bookings.notifications")
 
     assert reminders.reminders_send_due(now=IN_72H) == 0
     assert reminders.reminders_send_due(now=IN_24H) == 0
     assert mailoutbox == []
     assert kinds(booking) == []
-    assert not [r for r in caplog.records if r.name == "bookings.reminders"]
+    assert not [r for r in caplog.records if r.name == "bookings.notifications"]
 
 
 def test_failed_delivery_is_retried_next_run(san_jose, mailoutbox, monkeypatch):
@@ -240,7 +240,7 @@ def test_failed_delivery_is_retried_next_run(san_jose, mailoutbox, monkeypatch):
     def broken(**kwargs):
         raise ConnectionError("smtp down")
 
-    monkeypatch.setattr(reminders, "send_mail", broken)
+    monkeypatch.setattr(notifications, "send_mail", broken)
     assert reminders.reminders_send_due(now=IN_72H) == 0
     assert kinds(booking) == []
 

@@ -29,6 +29,7 @@ def test_healthy(api_client, db):
         "cache": "connected",
         "broker": "connected",
         "worker_heartbeat_age_seconds": None,  # no worker has run in this test's cache space
+        "payments": "offline",  # no STRIPE_SECRET_KEY in tests
         "version": version("hibachi-ops"),
     }
 

@@ -1,0 +1,144 @@
+"""
+Payments: Stripe PaymentIntents per booking (deposit, balance), refunds, and the webhook event
+ledger. A payment's status is derived from facts that only ever grow (seen succeeded, seen
+failed, the highest refunded amount), so events applied in any order converge.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from bookings.models import Booking
+from stations.models import Station
+
+
+class PaymentKind(models.TextChoices):
+    DEPOSIT = "deposit", "Deposit"
+    BALANCE = "balance", "Balance"
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Awaiting payment"
+    FAILED = "failed", "Failed (can be retried)"
+    SUCCEEDED = "succeeded", "Paid"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+    REFUNDED = "refunded", "Refunded"
+
+
+class Payment(models.Model):
+    STATION_PATH = "booking__station"
+
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="payments")
+    kind = models.CharField(max_length=8, choices=PaymentKind.choices)
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    stripe_payment_intent_id = models.CharField(max_length=255, unique=True)
+    client_secret = models.CharField(max_length=255, blank=True)
+    offline = models.BooleanField(
+        default=False, help_text="Made without Stripe (no STRIPE_SECRET_KEY): not real money."
+    )
+    status = models.CharField(
+        max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+    )
+    # The facts the status is derived from; each only moves one way.
+    succeeded = models.BooleanField(default=False)
+    failed = models.BooleanField(default=False)
+    failure_message = models.CharField(max_length=300, blank=True)
+    amount_refunded_cents = models.PositiveIntegerField(default=0)
+    disputed = models.BooleanField(default=False)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_payment_method_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Webhook processing finds a payment by its PaymentIntent within a booking.
+            models.Index(
+                fields=["booking", "stripe_payment_intent_id"], name="payment_booking_intent_idx"
+            )
+        ]
+        constraints = [
+            # One deposit per booking: a retried create can never make a second one.
+            models.UniqueConstraint(
+                fields=["booking"],
+                condition=models.Q(kind="deposit"),
+                name="one_deposit_per_booking",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount_cents / 100:.2f} {self.currency}"
+
+    @property
+    def refundable_cents(self) -> int:
+        return self.amount_cents - self.amount_refunded_cents if self.succeeded else 0
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Sent to Stripe"
+    SUCCEEDED = "succeeded", "Refunded"
+    FAILED = "failed", "Failed"
+
+
+class Refund(models.Model):
+    STATION_PATH = "payment__booking__station"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount_cents = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=10, choices=RefundStatus.choices, default=RefundStatus.PENDING
+    )
+    reason = models.CharField(max_length=300, blank=True)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    stripe_refund_id = models.CharField(max_length=255, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    requested_by_label = models.CharField(max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Refund {self.amount_cents / 100:.2f} ({self.get_status_display()})"
+
+
+class EventOutcome(models.TextChoices):
+    PENDING = "pending", "Waiting to be processed"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored (type not handled or object unknown)"
+    FAILED = "failed", "Failed (will be retried)"
+
+
+class StripeEvent(models.Model):
+    """The webhook ledger: every verified Stripe event, stored once under its id."""
+
+    STATION_PATH = "station"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    livemode = models.BooleanField(default=False)
+    station = models.ForeignKey(
+        Station, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    outcome = models.CharField(
+        max_length=10, choices=EventOutcome.choices, default=EventOutcome.PENDING
+    )
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [
+            # The sweeper looks for rows still waiting.
+            models.Index(fields=["outcome", "received_at"], name="stripe_event_outcome_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

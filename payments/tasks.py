@@ -1,0 +1,75 @@
+"""Payments background work. Thin: tasks take ids, call a service, retry with backoff."""
+
+import logging
+
+from celery import shared_task
+
+from bookings.models import Booking
+from payments import services, stripe_client
+from payments.models import Refund, StripeEvent
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(Exception,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def process_stripe_event(self, event_row_id: int) -> str:
+    """Apply a stored Stripe event (idempotent: a processed row is skipped)."""
+    if not StripeEvent.objects.filter(pk=event_row_id).exists():
+        return "gone"
+    return services.stripe_event_apply(event_row_id=event_row_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_stripe_events() -> int:
+    """Re-enqueue ledger rows still waiting (the broker was down when they arrived) or failed
+    with attempts left, and resend refunds Stripe never accepted (beat: every minute)."""
+    stuck = services.stripe_events_stuck()
+    for row_id in stuck:
+        process_stripe_event.delay(row_id)
+    for refund_id in services.refunds_unsent():
+        send_refund.delay(refund_id)
+    return len(stuck)
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(stripe_client.StripeUnavailable,),
+    retry_backoff=10,
+    max_retries=8,
+)
+def send_refund(refund_id: int) -> None:
+    refund = Refund.objects.select_related("payment").filter(pk=refund_id).first()
+    if refund is not None:
+        services.refund_send(refund=refund)
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(stripe_client.StripeUnavailable,),
+    retry_backoff=30,
+    max_retries=5,
+)
+def charge_balance(booking_id: int) -> None:
+    """Charge one booking's balance to its saved card (same key on retry: one intent)."""
+    booking = Booking.objects.select_related("station", "customer").filter(pk=booking_id).first()
+    if booking is not None:
+        services.payment_charge_saved_card(booking=booking)
+
+
+@shared_task(ignore_result=True)
+def charge_due_balances() -> int:
+    """Beat (hourly): enqueue the automatic balance charges that are due."""
+    due = services.bookings_due_for_autocharge()
+    for booking_id in due:
+        charge_balance.delay(booking_id)
+    return len(due)

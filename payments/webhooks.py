@@ -1,0 +1,31 @@
+"""
+POST /api/v1/webhooks/stripe: verify, store once, enqueue, answer 200 — in milliseconds.
+
+Nothing is stored unless the Stripe-Signature header verifies for the raw body (HMAC-SHA256,
+300 s tolerance, via stripe.Webhook.construct_event). Every verified event is stored under its
+id (a redelivery is acknowledged and changes nothing); the work happens in a task.
+"""
+
+import json
+
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from config.exceptions import error_body
+from payments import services, stripe_client
+
+
+@csrf_exempt
+def stripe_webhook(request):
+    if request.method != "POST":
+        body = error_body("method_not_allowed", f'Method "{request.method}" not allowed.')
+        return JsonResponse(body, status=405, headers={"Allow": "POST"})
+    try:
+        stripe_client.verify_webhook(request.body, request.headers.get("Stripe-Signature"))
+        event = json.loads(request.body)
+    except ValueError as exc:  # bad signature, stale timestamp, missing header, bad JSON
+        return JsonResponse(error_body("invalid_signature", f"Rejected: {exc}."), status=400)
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+        return JsonResponse(error_body("invalid_event", "Not a Stripe event."), status=400)
+    row_id = services.stripe_event_record(event=event)
+    return JsonResponse({"received": True, "duplicate": row_id is None})
