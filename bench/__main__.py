@@ -30,8 +30,10 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from bench import scenarios
+from bench.webhooks import signed_events
 
 ROOT = Path(__file__).resolve().parent.parent
+WEBHOOK_SECRET = "whsec_bench_only"  # noqa: S105 - a local bench server's secret
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
@@ -169,6 +171,8 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "THROTTLE_PUBLIC_RATE": "100000000/min",
         "CACHE_KEY_PREFIX": "bench",
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_SECRET_KEY": "",
     }
     python = sys.executable
     log("migrating the bench database")
@@ -205,6 +209,7 @@ def main() -> None:
     try:
         wait_healthy(base)
         results = run_scenarios(wrk, base, data, args)
+        results["stripe_received_to_applied@100/s"] = run_pipeline(base, data, env, args)
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -224,6 +229,13 @@ def run_scenarios(wrk: str, base: str, data: dict, args) -> dict:
             scenarios.booking_create(data["slugs"], data["zips"], first, 300, data["times"]),
             32,
         ),
+        "bare_insert@100": (scenarios.bare_insert(), 100),
+        "stripe_webhook_ack@100": (
+            scenarios.stripe_webhook(
+                signed_events(data["payments"], WEBHOOK_SECRET, 2500 * (args.seconds + args.warmup))
+            ),
+            100,
+        ),
     }
     results = {}
     for name, (script, clients) in plan.items():
@@ -238,11 +250,102 @@ def run_scenarios(wrk: str, base: str, data: dict, args) -> dict:
     return results
 
 
+def run_pipeline(base: str, data: dict, env: dict, args, rate: int = 100) -> dict:
+    """Received -> applied: a real Celery worker runs while events arrive at a steady `rate`
+    per second; each event's latency is its ledger row's processed_at - received_at."""
+    seconds = max(args.seconds, 10)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "warning",
+            "--concurrency",
+            "2",
+            "--purge",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(5)  # the worker connects and purges the ack scenario's backlog
+        events = signed_events(data["payments"], WEBHOOK_SECRET, rate * seconds, seed=2)
+        ids = [json.loads(body)["id"] for body, _ in events]
+        send_steadily(f"{base}/api/v1/webhooks/stripe", events, rate)
+        latencies = wait_applied(env["DATABASE_URL"], ids, timeout=120)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    latencies.sort()
+    pick = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1)  # noqa: E731
+    result = {
+        "clients": f"{rate}/s",
+        "requests": len(ids),
+        "applied": len(latencies),
+        "p50_ms": pick(0.5),
+        "p95_ms": pick(0.95),
+        "p99_ms": pick(0.99),
+        "rps": rate,
+        "statuses": {},
+    }
+    log(f"received->applied: {result}")
+    return result
+
+
+def send_steadily(url: str, events: list[tuple[str, str]], rate: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(item):
+        body, signature = item
+        request = urllib.request.Request(
+            url,
+            data=body.encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Stripe-Signature": signature},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for n, item in enumerate(events):
+            delay = start + n / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(post, item)
+
+
+def wait_applied(database_url: str, ids: list[str], timeout: float) -> list[float]:
+    deadline = time.monotonic() + timeout
+    query = (
+        "SELECT EXTRACT(EPOCH FROM processed_at - received_at) FROM payments_stripeevent "
+        "WHERE event_id = ANY(%s) AND processed_at IS NOT NULL"
+    )
+    with psycopg.connect(psycopg_conninfo(database_url), autocommit=True) as conn:
+        while True:
+            rows = conn.execute(query, [ids]).fetchall()
+            if len(rows) == len(ids) or time.monotonic() > deadline:
+                return [float(r[0]) for r in rows]
+            time.sleep(1)
+
+
 def targets(results: dict) -> list[tuple[str, bool, str]]:
     avail, bare16 = results["availability_30d@16"], results["bare_json@16"]
     create, insert = results["booking_create@32"], results["bare_insert@32"]
     ratio_a = avail["rps"] / bare16["rps"]
     ratio_c = create["rps"] / insert["rps"]
+    ack, insert100 = results["stripe_webhook_ack@100"], results["bare_insert@100"]
+    ratio_w = ack["rps"] / insert100["rps"]
+    applied = results["stripe_received_to_applied@100/s"]
     return [
         (
             "availability 30 d p95 < 40 ms at 16 clients",
@@ -263,6 +366,21 @@ def targets(results: dict) -> list[tuple[str, bool, str]]:
             "booking create throughput >= 25% of bare one-INSERT view (32 clients)",
             ratio_c >= 0.25,
             f"{ratio_c:.0%}",
+        ),
+        (
+            "webhook ack throughput >= 60% of bare one-INSERT view (100 senders)",
+            ratio_w >= 0.6,
+            f"{ratio_w:.0%}",
+        ),
+        (
+            "webhook ack p99 <= 1.5 x bare one-INSERT view p99 (100 senders)",
+            ack["p99_ms"] <= 1.5 * insert100["p99_ms"],
+            f"{ack['p99_ms']} vs {insert100['p99_ms']} ms",
+        ),
+        (
+            "every event applied at 100 events/s (received -> applied p95 reported)",
+            applied["applied"] == applied["requests"],
+            f"p95 {applied['p95_ms']} ms",
         ),
     ]
 

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from bookings import scheduling
 from bookings.models import Booking, BookingStatus, Customer, PriceList
+from payments.models import Payment, PaymentKind
 from stations.models import Chef, ServiceZone, Station
 
 STATIONS = 10
@@ -106,6 +107,36 @@ def _bookings(station: Station, customers: list[Customer], first_day: date, rng)
     return rows
 
 
+PAYMENTS_PER_STATION = 300
+
+
+def _payments(stations: list[Station]) -> list[list]:
+    """Offline deposit PaymentIntents on some bookings, for the webhook scenarios:
+    [intent id, booking reference, station slug, amount] each."""
+    for station in stations:
+        if Payment.objects.filter(booking__station=station).exists():
+            continue
+        bookings = Booking.objects.filter(station=station).order_by("pk")[:PAYMENTS_PER_STATION]
+        Payment.objects.bulk_create(
+            [
+                Payment(
+                    booking=b,
+                    kind=PaymentKind.DEPOSIT,
+                    amount_cents=b.deposit_cents,
+                    currency="USD",
+                    stripe_payment_intent_id=f"pi_bench{b.pk:010d}",
+                    client_secret=f"pi_bench{b.pk:010d}_secret_bench",
+                    offline=True,
+                )
+                for b in bookings
+            ]
+        )
+    rows = Payment.objects.filter(booking__station__in=stations).values_list(
+        "stripe_payment_intent_id", "booking__reference", "booking__station__slug", "amount_cents"
+    )
+    return [list(row) for row in rows]
+
+
 def build(today: date) -> dict:
     """Create the dataset if it is not there; return what the scenarios need."""
     rng = random.Random(7)
@@ -117,7 +148,9 @@ def build(today: date) -> dict:
                 continue
             rows = _bookings(station, _customers(station), first_day, rng)
             Booking.objects.bulk_create(rows, batch_size=2000)
+    payments = _payments(stations)
     return {
+        "payments": payments,
         "slugs": [s.slug for s in stations],
         "zips": [station_zip(i) for i in range(1, STATIONS + 1)],
         "bookings": Booking.objects.filter(station__in=stations).count(),

@@ -14,9 +14,9 @@ def get_path(path: str) -> str:
     return f'wrk.method = "GET"\nwrk.path = "{path}"\n' + REPORT
 
 
-def bare_insert() -> str:
+def bare_insert(path: str = "/bench/insert") -> str:
     return (
-        'wrk.method = "POST"\nwrk.path = "/bench/insert"\n'
+        f'wrk.method = "POST"\nwrk.path = "{path}"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
         'wrk.body = \'{"name": "bench", "guests": 10}\'\n' + REPORT
     )
@@ -63,6 +63,29 @@ request = function()
                  "phone": "+1408555%04d", "sms_opt_in": false}}]],
     slugs[i], day, times[math.random(#times)], zips[i], counter, seed, counter, counter % 10000)
   return wrk.format("POST", "/api/v1/bookings/", {["Content-Type"] = "application/json"}, body)
+end
+"""
+        + REPORT
+    )
+
+
+def stripe_webhook(events: list[tuple[str, str]], threads: int = 2) -> str:
+    """POST pre-signed events, each once: wrk's threads take interleaved indexes."""
+    bodies = "\n".join(f"[==[{body}]==]," for body, _ in events)
+    signatures = "\n".join(f'"{sig}",' for _, sig in events)
+    return (
+        f"local bodies = {{\n{bodies}\n}}\nlocal sigs = {{\n{signatures}\n}}\n"
+        f"local stride = {threads}\n"
+        + """
+local n = 0
+init_hook = function(args)
+  n = thread_index - 1
+end
+request = function()
+  local i = (n % #bodies) + 1
+  n = n + stride
+  return wrk.format("POST", "/api/v1/webhooks/stripe",
+    {["Content-Type"] = "application/json", ["Stripe-Signature"] = sigs[i]}, bodies[i])
 end
 """
         + REPORT

@@ -4,13 +4,17 @@ Stripe-format events for our payments, and Stripe's signature scheme: used by
 The shapes follow Stripe's documented event objects (see shared/samples/).
 """
 
+from __future__ import annotations
+
 import hashlib
 import hmac
 import json
 import secrets
 import time
+from typing import TYPE_CHECKING
 
-from payments.models import Payment
+if TYPE_CHECKING:  # the signer is used outside Django too (the bench's event generator)
+    from payments.models import Payment
 
 API_VERSION = "2024-06-20"
 

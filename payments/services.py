@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -305,26 +305,32 @@ def booking_cancel_with_refund(
 # --- Webhook events --------------------------------------------------------------------------
 
 
-def stripe_event_record(*, event: dict) -> int | None:
-    """Store a verified event once. Returns the new row's id, or None when the event id was
-    already stored (a redelivery). Safe under concurrency: one INSERT ... ON CONFLICT DO
-    NOTHING. Processing is enqueued when the row commits."""
+def stripe_event_record(
+    *, event_id: str, event_type: str, livemode: bool, payload: str | dict
+) -> int | None:
+    """Store a verified event once (payload: the raw JSON body as Stripe signed it, or the
+    event as a dict). Returns the new row's id, or None when the event id was already stored
+    (a redelivery). Safe under concurrency: one INSERT ... ON CONFLICT DO NOTHING. Processing
+    is enqueued when the row commits."""
     from payments.tasks import process_stripe_event
 
+    if not isinstance(payload, str):
+        payload = json.dumps(payload)
+    sql = (
+        "INSERT INTO payments_stripeevent "
+        "(event_id, type, payload, livemode, outcome, error, attempts, received_at) "
+        "VALUES (%s, %s, %s::jsonb, %s, %s, '', 0, now()) "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING id"
+    )
+    params = [event_id, event_type, payload, livemode, EventOutcome.PENDING]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO payments_stripeevent "
-            "(event_id, type, payload, livemode, outcome, error, attempts, received_at) "
-            "VALUES (%s, %s, %s, %s, %s, '', 0, now()) "
-            "ON CONFLICT (event_id) DO NOTHING RETURNING id",
-            [
-                event["id"],
-                event.get("type", ""),
-                json.dumps(event),
-                bool(event.get("livemode")),
-                EventOutcome.PENDING,
-            ],
-        )
+        try:
+            with transaction.atomic():
+                cursor.execute(sql, params)
+        except DataError:
+            # jsonb refuses \u0000, which JSON allows: keep it as visible text instead.
+            params[2] = payload.replace("\\u0000", "\\\\u0000")
+            cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None

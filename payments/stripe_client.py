@@ -128,17 +128,16 @@ def create_refund(*, payment_intent_id: str, amount_cents: int, idempotency_key:
     return refund.id
 
 
-def verify_webhook(payload: bytes, signature: str | None) -> dict:
+def verify_webhook(payload: bytes, signature: str | None) -> stripe.Event:
     """The event, if the Stripe-Signature header is valid for this body; else ValueError."""
     if not signature:
         raise ValueError("missing Stripe-Signature header")
     try:
-        event = stripe.Webhook.construct_event(
+        return stripe.Webhook.construct_event(
             payload, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=WEBHOOK_TOLERANCE_SECONDS
         )
     except stripe.SignatureVerificationError as exc:
         raise ValueError("invalid signature") from exc
-    return event.to_dict()
 
 
 def list_events(*, since: int, types: list[str]):

@@ -6,8 +6,6 @@ Nothing is stored unless the Stripe-Signature header verifies for the raw body (
 id (a redelivery is acknowledged and changes nothing); the work happens in a task.
 """
 
-import json
-
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -21,11 +19,17 @@ def stripe_webhook(request):
         body = error_body("method_not_allowed", f'Method "{request.method}" not allowed.')
         return JsonResponse(body, status=405, headers={"Allow": "POST"})
     try:
-        stripe_client.verify_webhook(request.body, request.headers.get("Stripe-Signature"))
-        event = json.loads(request.body)
+        event = stripe_client.verify_webhook(request.body, request.headers.get("Stripe-Signature"))
     except ValueError as exc:  # bad signature, stale timestamp, missing header, bad JSON
         return JsonResponse(error_body("invalid_signature", f"Rejected: {exc}."), status=400)
-    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+    event_id, event_type = event.get("id"), event.get("type")
+    if not isinstance(event_id, str) or not isinstance(event_type, str):
         return JsonResponse(error_body("invalid_event", "Not a Stripe event."), status=400)
-    row_id = services.stripe_event_record(event=event)
+    # The ledger keeps the body exactly as Stripe sent it (and signed it).
+    row_id = services.stripe_event_record(
+        event_id=event_id,
+        event_type=event_type,
+        livemode=bool(event.get("livemode")),
+        payload=request.body.decode(),
+    )
     return JsonResponse({"received": True, "duplicate": row_id is None})

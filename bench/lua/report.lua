@@ -3,10 +3,12 @@ local threads = {}
 
 function setup(thread)
   table.insert(threads, thread)
+  thread:set("thread_index", #threads)
 end
 
 function init(args)
   counts = {}
+  if init_hook then init_hook(args) end
 end
 
 function response(status, headers, body)

@@ -33,7 +33,12 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Done: {changed} change(s) applied."))
 
     def _apply(self, event: dict, label: str) -> int:
-        row_id = services.stripe_event_record(event=event)
+        row_id = services.stripe_event_record(
+            event_id=event["id"],
+            event_type=event["type"],
+            livemode=bool(event.get("livemode")),
+            payload=event,
+        )
         if row_id is None:
             row = StripeEvent.objects.get(event_id=event["id"])
             if row.outcome in (EventOutcome.PROCESSED, EventOutcome.IGNORED):

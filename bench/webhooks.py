@@ -1,0 +1,48 @@
+"""Signed Stripe events for the webhook scenarios (Stripe's documented event shape)."""
+
+import json
+import random
+import secrets
+import time
+
+from payments.events import signature_header
+
+
+def signed_events(
+    payments: list[list], secret: str, count: int, seed: int = 1
+) -> list[tuple[str, str]]:
+    """`count` distinct payment_intent.succeeded events about the bench payments, each as
+    (raw body, Stripe-Signature header), signed now (valid for Stripe's 300 s tolerance)."""
+    rng = random.Random(seed)
+    now = int(time.time())
+    out = []
+    for _ in range(count):
+        intent, reference, station, amount = rng.choice(payments)
+        event = {
+            "id": f"evt_bench{secrets.token_hex(10)}",
+            "object": "event",
+            "api_version": "2024-06-20",
+            "created": now,
+            "livemode": False,
+            "type": "payment_intent.succeeded",
+            "data": {
+                "object": {
+                    "id": intent,
+                    "object": "payment_intent",
+                    "amount": amount,
+                    "amount_received": amount,
+                    "currency": "usd",
+                    "status": "succeeded",
+                    "payment_method": "pm_card_visa",
+                    "customer": None,
+                    "metadata": {
+                        "booking_reference": reference,
+                        "station": station,
+                        "kind": "deposit",
+                    },
+                }
+            },
+        }
+        body = json.dumps(event, separators=(",", ":"))
+        out.append((body, signature_header(body.encode(), secret, now)))
+    return out
