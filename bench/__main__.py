@@ -286,7 +286,12 @@ def run_pipeline(base: str, data: dict, env: dict, args, rate: int = 100) -> dic
         worker.terminate()
         worker.wait(timeout=30)
     latencies.sort()
-    pick = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1)  # noqa: E731
+
+    def pick(q: float) -> float | None:
+        if not latencies:
+            return None
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1)
+
     result = {
         "clients": f"{rate}/s",
         "requests": len(ids),

@@ -138,6 +138,8 @@ def verify_webhook(payload: bytes, signature: str | None) -> stripe.Event:
         )
     except stripe.SignatureVerificationError as exc:
         raise ValueError("invalid signature") from exc
+    except (AttributeError, TypeError) as exc:  # signed, but JSON that is not an object
+        raise ValueError("not a Stripe event") from exc
 
 
 def list_events(*, since: int, types: list[str]):

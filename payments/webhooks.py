@@ -22,14 +22,17 @@ def stripe_webhook(request):
         event = stripe_client.verify_webhook(request.body, request.headers.get("Stripe-Signature"))
     except ValueError as exc:  # bad signature, stale timestamp, missing header, bad JSON
         return JsonResponse(error_body("invalid_signature", f"Rejected: {exc}."), status=400)
-    event_id, event_type = event.get("id"), event.get("type")
+    try:
+        event_id, event_type = event["id"], event["type"]
+    except KeyError:
+        event_id = event_type = None
     if not isinstance(event_id, str) or not isinstance(event_type, str):
         return JsonResponse(error_body("invalid_event", "Not a Stripe event."), status=400)
     # The ledger keeps the body exactly as Stripe sent it (and signed it).
     row_id = services.stripe_event_record(
         event_id=event_id,
         event_type=event_type,
-        livemode=bool(event.get("livemode")),
+        livemode=bool(event["livemode"]) if "livemode" in event else False,
         payload=request.body.decode(),
     )
     return JsonResponse({"received": True, "duplicate": row_id is None})
