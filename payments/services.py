@@ -13,6 +13,7 @@ Rules (DESIGN.md §3, §4):
 
 import json
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -323,9 +324,12 @@ def stripe_event_record(
         "ON CONFLICT (event_id) DO NOTHING RETURNING id"
     )
     params = [event_id, event_type, payload, livemode, EventOutcome.PENDING]
+    # A savepoint only when inside a transaction (reconcile, tests): the webhook runs in
+    # autocommit, where a failed statement needs no rollback and round trips are the cost.
+    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     with connection.cursor() as cursor:
         try:
-            with transaction.atomic():
+            with guard:
                 cursor.execute(sql, params)
         except DataError:
             # jsonb refuses \u0000, which JSON allows: keep it as visible text instead.
