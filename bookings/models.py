@@ -239,6 +239,9 @@ class Booking(models.Model):
 
     @property
     def balance_due_cents(self) -> int:
+        """What the customer still owes: nothing once the booking is cancelled or expired."""
+        if self.status in (BookingStatus.CANCELLED, BookingStatus.EXPIRED):
+            return 0
         return max(0, self.total_cents - (self.amount_paid_cents - self.amount_refunded_cents))
 
     @property

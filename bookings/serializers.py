@@ -212,6 +212,7 @@ class BookingSerializer(serializers.ModelSerializer):
             "total_cents",
             "deposit_cents",
             "amount_paid_cents",
+            "amount_refunded_cents",
             "balance_due_cents",
             "hold_expires_at",
             "payment",

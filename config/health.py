@@ -7,7 +7,7 @@ Cache or broker trouble is "degraded" with 200: bookings still work, background 
 
 import time
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import Error as DatabaseError
 from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -36,7 +36,7 @@ def check_database() -> str:
 
 
 def check_cache() -> str:
-    if "locmem" in cache.__class__.__module__:
+    if "locmem" in caches["default"].__class__.__module__:
         return "local-memory"
     try:
         cache.set("health-probe", 1, timeout=10)

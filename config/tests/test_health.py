@@ -102,3 +102,10 @@ def test_unreachable_broker_is_200_degraded(api_client, db):
     assert response.status_code == 200
     assert response.json()["broker"] == "unreachable"
     assert response.json()["status"] == "degraded"
+
+
+def test_a_per_process_cache_is_reported_as_such(api_client, db, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    body = api_client.get(HEALTH).json()
+    assert body["cache"] == "local-memory"
+    assert body["status"] == "healthy"
