@@ -24,6 +24,7 @@ the admin search term "zeta" finds both. Every test below then runs for the new 
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import time, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -31,8 +32,11 @@ from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
 
-from bookings.models import PriceList
+from bookings.models import Customer, PriceList
+from bookings.scheduling import local_today
+from bookings.services import booking_create
 from bookings.tests.factories import AddOnFactory
+from payments.services import payment_for_deposit
 from stations import tenancy
 from stations.models import Chef, Membership, Role, Station, TimeOff
 from stations.tests.factories import (
@@ -118,7 +122,59 @@ SCOPED_SURFACES = [
         text=lambda price_list: price_list.station.name,
         admin="admin:bookings_pricelist_changelist",
     ),
+    ScopedSurface(
+        id="customer",
+        make=lambda station: Customer.objects.create(
+            station=station, name=marker(station, "customer")
+        ),
+        text=lambda customer: customer.name,
+        admin="admin:bookings_customer_changelist",
+        api="/api/v1/staff/customers/",
+        api_lookup="id",
+        search="zeta",
+    ),
+    ScopedSurface(
+        id="booking",
+        make=lambda station: _booking(station),
+        text=lambda booking: booking.customer.name,
+        admin="admin:bookings_booking_changelist",
+        api="/api/v1/staff/bookings/",
+        api_lookup="id",
+        search="zeta",
+        owner_can_delete=False,  # bookings are cancelled, never deleted
+    ),
+    ScopedSurface(
+        id="payment",
+        make=lambda station: payment_for_deposit(booking=_booking(station)),
+        text=lambda payment: payment.booking.reference,
+        admin="admin:payments_payment_changelist",
+        api="/api/v1/staff/payments/",
+        api_lookup="id",
+        owner_can_delete=False,  # money rows stay; refunds undo them
+    ),
 ]
+
+
+def _booking(station: Station):
+    """A booking at the station through the booking service (its first zone, 20 days out)."""
+    zip_code = station.zones.order_by("pk").first().zip_codes[0]
+    booking, _ = booking_create(
+        station=station,
+        event_date=local_today(station) + timedelta(days=20),
+        start_time=time(12, 0),
+        adults=8,
+        children=0,
+        addon_codes=[],
+        address={"line1": "1 Zeta Way", "city": "Zeta", "state": "CA", "zip_code": zip_code},
+        customer={
+            "name": marker(station, "booking"),
+            "email": f"zeta@{station.slug}.example.com",
+            "phone": "",
+            "sms_opt_in": False,
+        },
+    )
+    return booking
+
 
 WITH_API = [s for s in SCOPED_SURFACES if s.api]
 WITH_SEARCH = [s for s in SCOPED_SURFACES if s.search]
