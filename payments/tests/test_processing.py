@@ -1,0 +1,559 @@
+"""
+Applying ledger rows: idempotent and order-independent. Every order of succeeded / failed /
+refunded for one PaymentIntent ends in the same state; replays change nothing; the outcome is
+recorded on the row; rows left pending (broker down) or failed are picked up by the sweeper.
+"""
+
+import itertools
+from datetime import time, timedelta
+
+import pytest
+from django.utils import timezone
+
+from bookings import services as bookings
+from bookings.models import BookingEvent, BookingStatus
+from bookings.tests.helpers import future_date
+from config.celery import app as celery_app
+from payments import services
+from payments.models import EventOutcome, Payment, PaymentKind, PaymentStatus, StripeEvent
+from payments.tasks import process_stripe_event, sweep_stripe_events
+from payments.tests.conftest import BOOKINGS, deposit_of, encode, new_event_id
+
+pytestmark = pytest.mark.django_db
+
+SUCCEEDED = "payment_intent.succeeded"
+FAILED = "payment_intent.payment_failed"
+REFUNDED = "charge.refunded"
+DISPUTED = "charge.dispute.created"
+
+
+def assert_booking_sums_match_payments(booking) -> None:
+    """Amount paid and refunded on the booking are the sums over its succeeded payments."""
+    booking.refresh_from_db()
+    paid = [p for p in booking.payments.all() if p.succeeded]
+    assert booking.amount_paid_cents == sum(p.amount_cents for p in paid)
+    assert booking.amount_refunded_cents == sum(p.amount_refunded_cents for p in paid)
+
+
+def snapshot(booking) -> dict:
+    """Everything processing may change about a booking and its payments."""
+    booking.refresh_from_db()
+    payments = Payment.objects.filter(booking=booking).order_by("pk")
+    return {
+        "booking": (
+            booking.status,
+            booking.amount_paid_cents,
+            booking.amount_refunded_cents,
+            booking.balance_due_cents,
+        ),
+        "payments": list(
+            payments.values_list(
+                "pk",
+                "kind",
+                "amount_cents",
+                "status",
+                "succeeded",
+                "failed",
+                "amount_refunded_cents",
+                "disputed",
+            )
+        ),
+        "history": list(
+            BookingEvent.objects.filter(booking=booking)
+            .order_by("pk")
+            .values_list("from_status", "to_status", "reason")
+        ),
+    }
+
+
+def fresh_copy(event: dict) -> dict:
+    """The same event content under a new event id (what a replay from elsewhere looks like)."""
+    return {**event, "id": new_event_id()}
+
+
+ORDERS = list(itertools.permutations([SUCCEEDED, FAILED, REFUNDED]))
+
+
+@pytest.mark.parametrize(
+    "order", ORDERS, ids=["-".join(t.split(".")[1] for t in o) for o in ORDERS]
+)
+def test_every_order_of_succeeded_failed_refunded_converges(
+    order, deposit_booking, apply_event, stripe_event, webhook
+):
+    payment = deposit_of(deposit_booking)
+    events = {event_type: stripe_event(event_type, payment) for event_type in order}
+
+    for event_type in order:
+        row = apply_event(events[event_type])
+        assert (row.outcome, row.error, row.attempts) == (EventOutcome.PROCESSED, "", 1)
+
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.REFUNDED
+    assert payment.succeeded is True
+    assert payment.failed is True
+    assert payment.amount_refunded_cents == payment.amount_cents == deposit_booking.deposit_cents
+    assert payment.refundable_cents == 0
+    deposit_booking.refresh_from_db()
+    assert deposit_booking.status == BookingStatus.CONFIRMED
+    assert deposit_booking.amount_paid_cents == payment.amount_cents
+    assert deposit_booking.amount_refunded_cents == payment.amount_cents
+    assert deposit_booking.balance_due_cents == deposit_booking.total_cents
+    assert_booking_sums_match_payments(deposit_booking)
+    transitions = [
+        (e.from_status, e.to_status)
+        for e in deposit_booking.events.order_by("pk")
+        if e.from_status != e.to_status
+    ]
+    assert transitions == [("", "pending_deposit"), ("pending_deposit", "confirmed")]
+
+    # Replays (the same ids again, and the same content under new ids) change nothing.
+    before = snapshot(deposit_booking)
+    for event_type in order:
+        redelivered = webhook.deliver(events[event_type])
+        assert redelivered == {"received": True, "duplicate": True}
+        apply_event(fresh_copy(events[event_type]))
+    assert snapshot(deposit_booking) == before
+    assert StripeEvent.objects.count() == 6
+
+
+@pytest.mark.parametrize(("first", "second"), [(2500, 10_000), (10_000, 2500)])
+def test_partial_and_full_refund_in_either_order_keep_the_highest_total(
+    first, second, paid_booking, apply_event, stripe_event
+):
+    payment = deposit_of(paid_booking)
+    assert payment.amount_cents == 10_000
+
+    apply_event(stripe_event(REFUNDED, payment, amount_refunded=first))
+    payment.refresh_from_db()
+    expected_first = PaymentStatus.REFUNDED if first == 10_000 else PaymentStatus.PARTIALLY_REFUNDED
+    assert (payment.status, payment.amount_refunded_cents) == (expected_first, first)
+    apply_event(stripe_event(REFUNDED, payment, amount_refunded=second))
+
+    payment.refresh_from_db()
+    assert payment.amount_refunded_cents == max(first, second) == 10_000
+    assert payment.status == PaymentStatus.REFUNDED
+    assert_booking_sums_match_payments(paid_booking)
+    assert paid_booking.amount_refunded_cents == 10_000
+
+
+def test_a_partial_refund_is_partially_refunded_and_counts_on_the_booking(
+    paid_booking, apply_event, stripe_event
+):
+    payment = deposit_of(paid_booking)
+
+    apply_event(stripe_event(REFUNDED, payment, amount_refunded=3000))
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded_cents, payment.refundable_cents) == (
+        PaymentStatus.PARTIALLY_REFUNDED,
+        3000,
+        7000,
+    )
+    assert_booking_sums_match_payments(paid_booking)
+    assert paid_booking.balance_due_cents == paid_booking.total_cents - 7000
+
+
+@pytest.mark.parametrize("refunded", [3000, 10_000])
+def test_a_refunded_payment_never_goes_back_to_paid(
+    refunded, paid_booking, apply_event, stripe_event
+):
+    payment = deposit_of(paid_booking)
+    apply_event(stripe_event(REFUNDED, payment, amount_refunded=refunded))
+    payment.refresh_from_db()
+    status = payment.status
+    assert status in (PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
+
+    # A late success (and a late older refund total) arrive afterwards.
+    apply_event(stripe_event(SUCCEEDED, payment))
+    apply_event(stripe_event(REFUNDED, payment, amount_refunded=1000))
+
+    payment.refresh_from_db()
+    assert payment.status == status
+    assert payment.amount_refunded_cents == refunded
+
+
+def test_payment_failed_alone_keeps_the_hold_and_notifies_the_customer_once(
+    deposit_booking, apply_event, stripe_event, mailoutbox, api_client
+):
+    payment = deposit_of(deposit_booking)
+    event = stripe_event(FAILED, payment)
+
+    row = apply_event(event)
+    apply_event(event)  # redelivered: stored once, applied once
+    apply_event(fresh_copy(event))  # same content, new id: no second message
+
+    assert row.outcome == EventOutcome.PROCESSED
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.FAILED
+    assert (payment.failed, payment.succeeded) == (True, False)
+    assert payment.failure_message == "Your card has insufficient funds."
+    deposit_booking.refresh_from_db()
+    assert deposit_booking.status == BookingStatus.PENDING_DEPOSIT
+    assert deposit_booking.hold_expires_at is not None
+    assert (deposit_booking.amount_paid_cents, deposit_booking.amount_refunded_cents) == (0, 0)
+    about_it = [m for m in mailoutbox if deposit_booking.reference in m.subject]
+    assert len(about_it) == 1
+    assert "did not go through" in about_it[0].subject
+    assert about_it[0].to == [deposit_booking.customer.email]
+    # The customer can still pay the same intent from their booking link.
+    token = deposit_booking.created["manage_token"]
+    shown = api_client.get(
+        f"{BOOKINGS}{deposit_booking.reference}/", HTTP_X_BOOKING_TOKEN=token
+    ).json()["payment"]
+    assert shown["payment_intent"] == payment.stripe_payment_intent_id
+    assert shown["client_secret"] == payment.client_secret
+
+
+def test_deposit_paid_confirms_and_notifies_once(
+    deposit_booking, apply_event, stripe_event, mailoutbox
+):
+    payment = deposit_of(deposit_booking)
+    event = stripe_event(SUCCEEDED, payment, customer="cus_QaExample01")
+
+    apply_event(event)
+    apply_event(fresh_copy(event))
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.succeeded) == (PaymentStatus.SUCCEEDED, True)
+    assert payment.stripe_customer_id == "cus_QaExample01"
+    assert payment.stripe_payment_method_id == "pm_1QaExampleCard"
+    deposit_booking.refresh_from_db()
+    assert deposit_booking.status == BookingStatus.CONFIRMED
+    assert deposit_booking.hold_expires_at is None
+    confirmed = deposit_booking.events.filter(to_status="confirmed", from_status="pending_deposit")
+    assert confirmed.count() == 1
+    assert confirmed.get().reason == "deposit paid"
+    about_it = [m for m in mailoutbox if deposit_booking.reference in m.subject]
+    assert [m.subject for m in about_it] == [
+        f"Your hibachi party is booked ({deposit_booking.reference})"
+    ]
+    assert_booking_sums_match_payments(deposit_booking)
+
+
+def test_an_event_for_an_unknown_intent_without_our_metadata_is_ignored(
+    deposit_booking, apply_event, stripe_event, mailoutbox
+):
+    before = snapshot(deposit_booking)
+
+    rows = [
+        apply_event(stripe_event(SUCCEEDED, intent_id="pi_notours", metadata={})),
+        apply_event(stripe_event(REFUNDED, intent_id="pi_notours", metadata={})),
+        apply_event(stripe_event(DISPUTED, intent_id="pi_notours")),
+        # Our metadata shape, but a booking that doesn't exist here.
+        apply_event(
+            stripe_event(
+                SUCCEEDED,
+                intent_id="pi_notours2",
+                metadata={"booking_reference": "MH-ZZZZZZ", "kind": "deposit"},
+            )
+        ),
+    ]
+
+    assert [(r.outcome, r.station_id, r.attempts) for r in rows] == [
+        (EventOutcome.IGNORED, None, 1)
+    ] * 4
+    assert not Payment.objects.filter(stripe_payment_intent_id__startswith="pi_notours").exists()
+    assert snapshot(deposit_booking) == before
+    assert mailoutbox == []
+
+
+@pytest.fixture
+def booking_without_payment(san_jose):
+    """A booking whose deposit intent we have not stored yet (Stripe's event beat our write)."""
+    booking, _ = bookings.booking_create(
+        station=san_jose,
+        event_date=future_date(san_jose, 12),
+        start_time=time(17, 0),
+        adults=10,
+        children=0,
+        addon_codes=[],
+        address={"line1": "1 Main St", "city": "San Jose", "state": "CA", "zip_code": "95112"},
+        customer={
+            "name": "Early Bird",
+            "email": "early@example.com",
+            "phone": "",
+            "sms_opt_in": False,
+        },
+    )
+    assert not booking.payments.exists()
+    return booking
+
+
+def test_a_success_that_beats_our_payment_row_creates_it_from_the_metadata(
+    booking_without_payment, apply_event, stripe_event, san_jose
+):
+    booking = booking_without_payment
+    event = stripe_event(
+        SUCCEEDED,
+        intent_id="pi_3QaEarlyIntent",
+        metadata={"booking_reference": booking.reference, "station": "san-jose", "kind": "deposit"},
+        amount=booking.deposit_cents,
+    )
+
+    row = apply_event(event)
+
+    assert row.outcome == EventOutcome.PROCESSED
+    assert row.station == san_jose
+    payment = Payment.objects.get(stripe_payment_intent_id="pi_3QaEarlyIntent")
+    assert (payment.booking_id, payment.kind, payment.amount_cents, payment.currency) == (
+        booking.pk,
+        PaymentKind.DEPOSIT,
+        booking.deposit_cents,
+        "USD",
+    )
+    assert (payment.status, payment.succeeded) == (PaymentStatus.SUCCEEDED, True)
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.CONFIRMED
+    assert_booking_sums_match_payments(booking)
+    # Our own (late) create finds it instead of making a second deposit.
+    assert services.payment_for_deposit(booking=booking) == payment
+    assert booking.payments.count() == 1
+
+
+def test_a_refund_that_beats_everything_still_ends_refunded_and_confirmed(
+    booking_without_payment, apply_event, stripe_event
+):
+    booking = booking_without_payment
+    metadata = {"booking_reference": booking.reference, "station": "san-jose", "kind": "deposit"}
+    refund = stripe_event(REFUNDED, intent_id="pi_3QaLateIntent", metadata=metadata)
+    refund["data"]["object"].update(
+        amount=booking.deposit_cents, amount_refunded=booking.deposit_cents
+    )
+
+    apply_event(refund)
+    apply_event(
+        stripe_event(
+            SUCCEEDED, intent_id="pi_3QaLateIntent", metadata=metadata, amount=booking.deposit_cents
+        )
+    )
+
+    payment = Payment.objects.get(stripe_payment_intent_id="pi_3QaLateIntent")
+    assert (payment.status, payment.amount_refunded_cents) == (
+        PaymentStatus.REFUNDED,
+        booking.deposit_cents,
+    )
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.CONFIRMED
+    assert_booking_sums_match_payments(booking)
+
+
+def test_a_dispute_marks_the_payment_and_notes_the_booking_history(
+    paid_booking, apply_event, stripe_event
+):
+    payment = deposit_of(paid_booking)
+    event = stripe_event(DISPUTED, payment)
+
+    row = apply_event(event)
+    apply_event(fresh_copy(event))
+
+    assert row.outcome == EventOutcome.PROCESSED
+    payment.refresh_from_db()
+    assert payment.disputed is True
+    assert payment.status == PaymentStatus.SUCCEEDED  # disputed money is not refunded (yet)
+    paid_booking.refresh_from_db()
+    assert paid_booking.status == BookingStatus.CONFIRMED
+    notes = paid_booking.events.filter(reason__icontains="disputed")
+    assert notes.count() == 1
+    note = notes.get()
+    assert (note.from_status, note.to_status) == ("confirmed", "confirmed")
+    assert note.data["dispute"] == "dp_1QaExampleDispute01"
+    assert note.data["reason"] == "fraudulent"
+
+
+def test_a_paid_balance_adds_up_and_does_not_confirm_twice(
+    paid_booking, apply_event, stripe_event, sj_manager
+):
+    balance = services.payment_request_balance(
+        booking=paid_booking, actor=bookings.Actor.of(sj_manager)
+    )
+    assert balance.amount_cents == paid_booking.total_cents - paid_booking.deposit_cents
+
+    apply_event(stripe_event(SUCCEEDED, balance))
+
+    paid_booking.refresh_from_db()
+    assert paid_booking.amount_paid_cents == paid_booking.total_cents
+    assert paid_booking.balance_due_cents == 0
+    assert (
+        paid_booking.events.filter(to_status="confirmed", from_status="pending_deposit").count()
+        == 1
+    )
+    assert_booking_sums_match_payments(paid_booking)
+
+
+# --- Failures, retries and the sweeper -----------------------------------------------------------
+
+
+def record_without_enqueueing(event: dict, django_capture_on_commit_callbacks) -> StripeEvent:
+    """Store an event as the webhook does, but the broker never gets the task (it was down)."""
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        row_id = services.stripe_event_record(
+            event_id=event["id"],
+            event_type=event["type"],
+            livemode=False,
+            payload=encode(event).decode(),
+        )
+    assert len(queued) == 1  # the task would have been enqueued on commit
+    return StripeEvent.objects.get(pk=row_id)
+
+
+def age(row: StripeEvent, seconds: int) -> None:
+    StripeEvent.objects.filter(pk=row.pk).update(
+        received_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_a_failing_handler_records_the_failure_and_the_sweeper_retries_it(
+    deposit_booking, stripe_event, monkeypatch, django_capture_on_commit_callbacks
+):
+    payment = deposit_of(deposit_booking)
+    row = record_without_enqueueing(
+        stripe_event(SUCCEEDED, payment), django_capture_on_commit_callbacks
+    )
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(services, "_apply_succeeded", broken)
+    with pytest.raises(RuntimeError):
+        services.stripe_event_apply(event_row_id=row.pk)
+
+    row.refresh_from_db()
+    assert row.outcome == EventOutcome.FAILED
+    assert row.error == "RuntimeError: database hiccup"
+    assert row.attempts == 1
+    assert row.processed_at is None
+    payment.refresh_from_db()
+    assert payment.succeeded is False  # the handler's partial work was rolled back
+    deposit_booking.refresh_from_db()
+    assert deposit_booking.status == BookingStatus.PENDING_DEPOSIT
+
+    # Not yet due for the sweeper (it might still be in a retry queue); later it is.
+    assert row.pk not in services.stripe_events_stuck()
+    age(row, 120)
+    assert row.pk in services.stripe_events_stuck()
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_stripe_events.delay().get() == 1
+
+    row.refresh_from_db()
+    assert (row.outcome, row.error, row.attempts) == (EventOutcome.PROCESSED, "", 2)
+    deposit_booking.refresh_from_db()
+    assert deposit_booking.status == BookingStatus.CONFIRMED
+    assert row.pk not in services.stripe_events_stuck()
+
+
+def test_the_task_retries_a_failing_row_and_records_every_attempt(
+    deposit_booking, stripe_event, monkeypatch, django_capture_on_commit_callbacks
+):
+    payment = deposit_of(deposit_booking)
+    row = record_without_enqueueing(
+        stripe_event(SUCCEEDED, payment), django_capture_on_commit_callbacks
+    )
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("deadlock detected")
+        return original(*args, **kwargs)
+
+    original = services._apply_succeeded
+    monkeypatch.setattr(services, "_apply_succeeded", flaky)
+    # Eager tasks retry at once when failures don't propagate (as in a worker).
+    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", False)
+    with django_capture_on_commit_callbacks(execute=True):
+        process_stripe_event.delay(row.pk)
+
+    row.refresh_from_db()
+    assert (row.outcome, row.attempts, row.error) == (EventOutcome.PROCESSED, 3, "")
+    deposit_booking.refresh_from_db()
+    assert deposit_booking.status == BookingStatus.CONFIRMED
+
+
+def test_the_sweeper_picks_up_rows_the_broker_never_delivered(
+    deposit_booking, stripe_event, django_capture_on_commit_callbacks, mailoutbox
+):
+    payment = deposit_of(deposit_booking)
+    stranded = record_without_enqueueing(
+        stripe_event(SUCCEEDED, payment), django_capture_on_commit_callbacks
+    )
+    age(stranded, 600)
+    just_in = record_without_enqueueing(
+        stripe_event("customer.created"), django_capture_on_commit_callbacks
+    )
+    given_up = record_without_enqueueing(
+        stripe_event("customer.created"), django_capture_on_commit_callbacks
+    )
+    StripeEvent.objects.filter(pk=given_up.pk).update(outcome=EventOutcome.FAILED, attempts=8)
+    age(given_up, 600)
+
+    assert services.stripe_events_stuck() == [stranded.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        swept = sweep_stripe_events.delay().get()
+
+    assert swept == 1
+    stranded.refresh_from_db()
+    assert (stranded.outcome, stranded.attempts) == (EventOutcome.PROCESSED, 1)
+    deposit_booking.refresh_from_db()
+    assert deposit_booking.status == BookingStatus.CONFIRMED
+    assert len([m for m in mailoutbox if deposit_booking.reference in m.subject]) == 1
+    assert StripeEvent.objects.get(pk=just_in.pk).outcome == EventOutcome.PENDING
+    assert StripeEvent.objects.get(pk=given_up.pk).attempts == 8
+    # Sweeping again finds nothing to do.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_stripe_events.delay().get() == 0
+
+
+def test_a_processed_row_is_not_applied_again(deposit_booking, apply_event, stripe_event):
+    row = apply_event(stripe_event(SUCCEEDED, deposit_of(deposit_booking)))
+    before = snapshot(deposit_booking)
+
+    assert services.stripe_event_apply(event_row_id=row.pk) == EventOutcome.PROCESSED
+    process_stripe_event.delay(row.pk)
+
+    row.refresh_from_db()
+    assert row.attempts == 1
+    assert snapshot(deposit_booking) == before
+
+
+def test_an_event_with_a_nul_escape_is_stored_not_refused(
+    deposit_booking, apply_event, stripe_event
+):
+    event = stripe_event(SUCCEEDED, deposit_of(deposit_booking))
+    event["data"]["object"]["description"] = "party\x00pack"  # JSON allows \\u0000, jsonb doesn't
+
+    row = apply_event(event)
+
+    assert row.outcome == EventOutcome.PROCESSED
+    assert "party" in row.payload["data"]["object"]["description"]
+    deposit_booking.refresh_from_db()
+    assert deposit_booking.status == BookingStatus.CONFIRMED
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: payments/services.py _mark_succeeded returns before looking at the booking "
+    "when the payment is not the deposit: a balance paid on a cancelled booking (its link "
+    "stays payable) is taken with no history note for review, unlike a deposit",
+)
+def test_a_balance_paid_after_cancellation_is_flagged_for_review(
+    paid_booking, apply_event, stripe_event, sj_manager, api_client
+):
+    balance = services.payment_request_balance(
+        booking=paid_booking, actor=bookings.Actor.of(sj_manager)
+    )
+    cancelled = api_client.post(
+        f"{BOOKINGS}{paid_booking.reference}/cancel",
+        {},
+        format="json",
+        HTTP_X_BOOKING_TOKEN=paid_booking.created["manage_token"],
+    )
+    assert cancelled.status_code == 200
+
+    apply_event(stripe_event(SUCCEEDED, balance))
+
+    paid_booking.refresh_from_db()
+    assert paid_booking.status == BookingStatus.CANCELLED
+    assert_booking_sums_match_payments(paid_booking)
+    notes = paid_booking.events.filter(to_status="cancelled", from_status="cancelled")
+    assert any("review" in note.reason for note in notes)
