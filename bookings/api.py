@@ -121,6 +121,12 @@ def _create_booking(request, *, source: str, actor: services.Actor) -> Response:
 def _customer_payment(booking: Booking) -> dict | None:
     """The payment the customer can make now; a deposit intent that could not be created at
     booking time (Stripe unreachable) is created here."""
+    if booking.status not in (
+        BookingStatus.PENDING_DEPOSIT,
+        BookingStatus.CONFIRMED,
+        BookingStatus.COMPLETED,
+    ):
+        return None  # an ended booking takes no money
     payment = payment_selectors.open_payment(booking)
     if payment is None and booking.status == BookingStatus.PENDING_DEPOSIT:
         try:

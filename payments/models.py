@@ -22,6 +22,7 @@ class PaymentStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Paid"
     PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
     REFUNDED = "refunded", "Refunded"
+    CANCELED = "canceled", "Withdrawn (booking ended)"
 
 
 class Payment(models.Model):

@@ -64,13 +64,21 @@ def payment_for_deposit(*, booking: Booking) -> Payment:
     existing = booking.payments.filter(kind=PaymentKind.DEPOSIT).first()
     if existing is not None:
         return existing
+    # The card is saved on a Stripe Customer, so the balance can be charged to it later; the
+    # payment records the customer when Stripe's success event confirms it (card attached).
+    customer_id = stripe_client.create_customer(
+        email=booking.customer.email,
+        name=booking.customer.name,
+        metadata={"booking_reference": booking.reference, "station": booking.station.slug},
+        idempotency_key=f"booking-{booking.reference}-customer",
+    )
     intent = stripe_client.create_payment_intent(
         amount_cents=booking.deposit_cents,
         currency=booking.currency,
         metadata=_metadata(booking, PaymentKind.DEPOSIT),
         idempotency_key=f"booking-{booking.reference}-deposit",
         customer_email=booking.customer.email,
-        save_card=True,
+        save_card_for=customer_id,
     )
     try:
         with transaction.atomic():
@@ -223,6 +231,12 @@ def payment_refund(
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
+            if (existing.payment_id, existing.amount_cents) != (locked.pk, amount_cents):
+                raise ApiError(
+                    "This Idempotency-Key was already used for another refund.",
+                    code="idempotency_key_reused",
+                    status_code=422,
+                )
             return existing
         in_flight = (
             locked.refunds.filter(status=RefundStatus.PENDING).aggregate(total=Sum("amount_cents"))[
@@ -281,26 +295,73 @@ def refund_send(*, refund: Refund) -> Refund:
 def booking_cancel_with_refund(
     *, booking: Booking, actor: bookings.Actor, reason: str = ""
 ) -> tuple[Booking, CancellationTerms, list[Refund]]:
-    """Cancel under the station's policy and refund what the policy gives back, newest
-    payments first. The policy, not the actor's role, decides the amount."""
+    """Cancel under the station's policy, refund what the policy gives back (newest payments
+    first) and withdraw what is still open for payment. The policy, not the actor's role,
+    decides the amount. The cancellation stands even if Stripe refuses a refund: the refusal is
+    noted on the booking for staff to follow up."""
     booking, terms = bookings.booking_cancel(booking=booking, actor=actor, reason=reason)
     refunds, left = [], terms.refund_cents
     for payment in booking.payments.filter(succeeded=True).order_by("-created_at"):
         amount = min(left, payment.refundable_cents)
         if amount <= 0:
             continue
-        refunds.append(
-            payment_refund(
-                payment=payment,
-                amount_cents=amount,
-                idempotency_key=f"cancel-{booking.pk}-{payment.pk}",
-                actor=actor,
-                reason=f"cancellation ({terms.rule})",
-                check_role=False,
+        try:
+            refunds.append(
+                payment_refund(
+                    payment=payment,
+                    amount_cents=amount,
+                    idempotency_key=f"cancel-{booking.pk}-{payment.pk}",
+                    actor=actor,
+                    reason=f"cancellation ({terms.rule})",
+                    check_role=False,
+                )
             )
-        )
+        except ApiError as exc:
+            bookings.booking_note(
+                booking=booking,
+                actor=SYSTEM,
+                reason=f"refund of {amount / 100:,.2f} on cancellation failed: refund by hand",
+                data={"payment_intent": payment.stripe_payment_intent_id, "error": str(exc.detail)},
+            )
         left -= amount
+    payments_withdraw_open(booking=booking)
     return booking, terms, refunds
+
+
+def payments_withdraw_open(*, booking: Booking) -> int:
+    """Cancel the PaymentIntents of an ended booking that are still waiting to be paid, so its
+    link offers nothing to pay. A payment that lands anyway is flagged for review."""
+    withdrawn = 0
+    for payment in booking.payments.filter(
+        status__in=[PaymentStatus.PENDING, PaymentStatus.FAILED]
+    ):
+        try:
+            stripe_client.cancel_payment_intent(
+                payment_intent_id=payment.stripe_payment_intent_id,
+                idempotency_key=f"withdraw-{payment.pk}",
+            )
+        except stripe_client.StripeError:
+            logger.warning(
+                "intent of payment %s not cancelled at Stripe; the sweeper retries", payment.pk
+            )
+            continue
+        Payment.objects.filter(pk=payment.pk, succeeded=False).update(
+            status=PaymentStatus.CANCELED, updated_at=timezone.now()
+        )
+        withdrawn += 1
+    return withdrawn
+
+
+def bookings_with_open_payments_ended() -> list[int]:
+    """Ended bookings (cancelled, expired) that still have payments waiting (sweeper input)."""
+    return list(
+        Booking.objects.filter(
+            status__in=[BookingStatus.CANCELLED, BookingStatus.EXPIRED],
+            payments__status__in=[PaymentStatus.PENDING, PaymentStatus.FAILED],
+        )
+        .values_list("pk", flat=True)
+        .distinct()[:200]
+    )
 
 
 # --- Webhook events --------------------------------------------------------------------------
@@ -433,6 +494,8 @@ def _derive_status(payment: Payment) -> str:
         return PaymentStatus.PARTIALLY_REFUNDED
     if payment.succeeded:
         return PaymentStatus.SUCCEEDED
+    if payment.status == PaymentStatus.CANCELED:
+        return PaymentStatus.CANCELED  # withdrawn by us; only money arriving changes that
     if payment.failed:
         return PaymentStatus.FAILED
     return PaymentStatus.PENDING
@@ -459,9 +522,15 @@ def _mark_succeeded(payment: Payment, effects: _Effects) -> None:
     payment.succeeded = True
     _save(payment)
     booking = Booking.objects.select_related("station", "customer").get(pk=payment.booking_id)
-    if payment.kind != PaymentKind.DEPOSIT:
+    if booking.status in (BookingStatus.CANCELLED, BookingStatus.EXPIRED, BookingStatus.NO_SHOW):
+        bookings.booking_note(
+            booking=booking,
+            actor=SYSTEM,
+            reason=f"{payment.kind} paid while the booking was {booking.status}: review",
+            data={"payment_intent": payment.stripe_payment_intent_id},
+        )
         return
-    if booking.status == BookingStatus.PENDING_DEPOSIT:
+    if payment.kind == PaymentKind.DEPOSIT and booking.status == BookingStatus.PENDING_DEPOSIT:
         bookings.booking_transition(
             booking=booking, to_status=BookingStatus.CONFIRMED, actor=SYSTEM, reason="deposit paid"
         )
@@ -471,13 +540,6 @@ def _mark_succeeded(payment: Payment, effects: _Effects) -> None:
                 subject=f"Your hibachi party is booked ({booking.reference})",
                 text=f"Thank you! Your deposit is in and booking {booking.reference} is confirmed.",
             )
-        )
-    elif booking.status != BookingStatus.CONFIRMED:
-        bookings.booking_note(
-            booking=booking,
-            actor=SYSTEM,
-            reason=f"deposit paid while the booking was {booking.status}: review",
-            data={"payment_intent": payment.stripe_payment_intent_id},
         )
 
 

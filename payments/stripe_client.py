@@ -79,12 +79,13 @@ def create_payment_intent(
     metadata: dict,
     idempotency_key: str,
     customer_email: str = "",
-    save_card: bool = False,
+    save_card_for: str | None = None,
     off_session_with: tuple[str, str] | None = None,
 ) -> Intent:
     """Create a PaymentIntent. The idempotency key (derived from our ids) makes a retry return
-    the first intent instead of making a second one. `off_session_with` = (customer id,
-    payment method id) charges a saved card now."""
+    the first intent instead of making a second one. `save_card_for` (a Stripe Customer id)
+    keeps the card for later; `off_session_with` = (customer id, payment method id) charges a
+    saved card now."""
     if is_offline():
         intent_id = _local_id("pi")
         return Intent(
@@ -98,7 +99,8 @@ def create_payment_intent(
     }
     if customer_email:
         params["receipt_email"] = customer_email
-    if save_card:
+    if save_card_for:
+        params["customer"] = save_card_for
         params["setup_future_usage"] = "off_session"
     if off_session_with:
         params.update(
@@ -114,6 +116,30 @@ def create_payment_intent(
         options={"idempotency_key": idempotency_key},
     )
     return Intent(intent.id, intent.client_secret or "", intent.status)
+
+
+def create_customer(*, email: str, name: str, metadata: dict, idempotency_key: str) -> str:
+    """A Stripe Customer to save a card on (needed to charge it later, off session)."""
+    if is_offline():
+        return _local_id("cus")
+    customer = _call(
+        _client().v1.customers.create,
+        params={"email": email, "name": name, "metadata": metadata},
+        options={"idempotency_key": idempotency_key},
+    )
+    return customer.id
+
+
+def cancel_payment_intent(*, payment_intent_id: str, idempotency_key: str) -> None:
+    """Cancel an intent nobody should pay any more (its booking ended)."""
+    if is_offline():
+        return
+    _call(
+        _client().v1.payment_intents.cancel,
+        payment_intent_id,
+        params={"cancellation_reason": "abandoned"},
+        options={"idempotency_key": idempotency_key},
+    )
 
 
 def create_refund(*, payment_intent_id: str, amount_cents: int, idempotency_key: str) -> str:

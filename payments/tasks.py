@@ -30,12 +30,15 @@ def process_stripe_event(self, event_row_id: int) -> str:
 @shared_task(ignore_result=True)
 def sweep_stripe_events() -> int:
     """Re-enqueue ledger rows still waiting (the broker was down when they arrived) or failed
-    with attempts left, and resend refunds Stripe never accepted (beat: every minute)."""
+    with attempts left, resend refunds Stripe never accepted, and withdraw the open
+    PaymentIntents of bookings that ended (expired holds) (beat: every minute)."""
     stuck = services.stripe_events_stuck()
     for row_id in stuck:
         process_stripe_event.delay(row_id)
     for refund_id in services.refunds_unsent():
         send_refund.delay(refund_id)
+    for booking in Booking.objects.filter(pk__in=services.bookings_with_open_payments_ended()):
+        services.payments_withdraw_open(booking=booking)
     return len(stuck)
 
 

@@ -530,12 +530,6 @@ def test_an_event_with_a_nul_escape_is_stored_not_refused(
     assert deposit_booking.status == BookingStatus.CONFIRMED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: payments/services.py _mark_succeeded returns before looking at the booking "
-    "when the payment is not the deposit: a balance paid on a cancelled booking (its link "
-    "stays payable) is taken with no history note for review, unlike a deposit",
-)
 def test_a_balance_paid_after_cancellation_is_flagged_for_review(
     paid_booking, apply_event, stripe_event, sj_manager, api_client
 ):

@@ -241,13 +241,6 @@ def test_without_a_saved_card_nothing_is_charged(
     assert not booking.payments.filter(kind=PaymentKind.BALANCE).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: payments/services.py payment_for_deposit asks Stripe to save the card "
-    "(setup_future_usage=off_session) on an intent with no Stripe Customer, so the "
-    "payment_intent.succeeded event carries customer null, the deposit never gets a "
-    "stripe_customer_id and the automatic balance charge never happens",
-)
 def test_a_card_saved_with_the_deposit_can_pay_the_balance(
     fake_stripe, book, san_jose, apply_event, stripe_event
 ):
@@ -411,13 +404,6 @@ def test_a_cancellation_refund_stripe_cannot_take_now_is_sent_later(
     assert [c["idempotency_key"] for c in fake_stripe.posts(REFUNDS)] == [f"refund-{refund.pk}"] * 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: payments/services.py booking_cancel_with_refund cancels (committed) and then "
-    "lets payment_refund's ApiError(502 refund_failed) escape: a cancellation that happened is "
-    "answered as an error, a retry gets 409, and the refused refund is left only as a failed "
-    "Refund row with no note on the booking for staff",
-)
 def test_a_refund_stripe_refuses_during_a_cancellation_does_not_hide_the_cancellation(
     online_deposit, fake_stripe, api_client
 ):
