@@ -3,46 +3,15 @@ Real concurrent requests against a live server on PostgreSQL: the last free chef
 as many requests as there are chefs, and concurrent status changes have exactly one winner.
 """
 
-import json
-import threading
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from rest_framework.authtoken.models import Token
 
 from bookings.models import Booking, BookingEvent
 from bookings.tests.helpers import booking_payload
+from config.tests.live import storm
 from stations.models import Chef
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
-
-
-def _post(url: str, body: dict, headers: dict | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **(headers or {})},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def _storm(requests: list[tuple[str, dict, dict]]) -> list[tuple[int, dict]]:
-    """Send all requests at once: every thread waits at a barrier, then posts."""
-    barrier = threading.Barrier(len(requests))
-
-    def send(args):
-        barrier.wait()
-        return _post(*args)
-
-    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-        return list(pool.map(send, requests))
 
 
 def _unique_customer(body: dict, n: int) -> dict:
@@ -62,7 +31,7 @@ def test_last_free_chefs_go_to_exactly_that_many_requests(live_server, settings,
     base = booking_payload(san_jose, days=14, start="18:00")
     url = f"{live_server.url}/api/v1/bookings/"
 
-    results = _storm([(url, _unique_customer(base, n), {}) for n in range(racers)])
+    results = storm([(url, _unique_customer(base, n), {}) for n in range(racers)])
 
     codes = sorted(code for code, _ in results)
     assert codes.count(201) == free_chefs
@@ -78,7 +47,7 @@ def test_same_idempotency_key_at_once_makes_one_booking(live_server, settings, s
     body = booking_payload(san_jose, days=15)
     url = f"{live_server.url}/api/v1/bookings/"
 
-    results = _storm([(url, body, {"Idempotency-Key": "one-key"})] * 12)
+    results = storm([(url, body, {"Idempotency-Key": "one-key"})] * 12)
 
     created = [b for code, b in results if code == 201]
     assert created, results
@@ -101,7 +70,7 @@ def test_concurrent_transitions_have_exactly_one_winner(
     base = f"{live_server.url}/api/v1/staff/bookings/{booking.pk}"
 
     for action, final in (("confirm", "confirmed"), ("cancel", "cancelled")):
-        results = _storm([(f"{base}/{action}", {}, auth)] * 12)
+        results = storm([(f"{base}/{action}", {}, auth)] * 12)
 
         codes = [code for code, _ in results]
         assert codes.count(200) == 1, results

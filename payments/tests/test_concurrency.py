@@ -4,43 +4,15 @@ times at once is stored once and applied once; different events for one PaymentI
 each other converge; concurrent refunds never refund more than was paid.
 """
 
-import json
-import threading
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from rest_framework.authtoken.models import Token
 
 from bookings.models import BookingEvent, BookingStatus
+from config.tests.live import storm
 from payments.models import EventOutcome, PaymentStatus, Refund, StripeEvent
 from payments.tests.conftest import WEBHOOK, deposit_of, encode
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
-
-
-def _post(url: str, body: bytes, headers: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/json", **headers}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def _storm(requests: list[tuple[str, bytes, dict]]) -> list[tuple[int, dict]]:
-    """Send all requests at once: every thread waits at a barrier, then posts."""
-    barrier = threading.Barrier(len(requests))
-
-    def send(args):
-        barrier.wait()
-        return _post(*args)
-
-    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-        return list(pool.map(send, requests))
 
 
 def test_the_same_event_ten_times_at_once_is_stored_and_applied_once(
@@ -52,7 +24,7 @@ def test_the_same_event_ten_times_at_once_is_stored_and_applied_once(
     body = encode(event)
     url = f"{live_server.url}{WEBHOOK}"
 
-    results = _storm([(url, body, {"Stripe-Signature": sign(body)})] * 10)
+    results = storm([(url, body, {"Stripe-Signature": sign(body)})] * 10)
 
     assert [code for code, _ in results] == [200] * 10, results
     duplicates = sorted(answer["duplicate"] for _, answer in results)
@@ -87,7 +59,7 @@ def test_racing_events_for_one_intent_converge(live_server, book, san_jose, sign
         body = encode(event)
         requests += [(url, body, {"Stripe-Signature": sign(body)})] * 4
 
-    results = _storm(requests)
+    results = storm(requests)
 
     assert [code for code, _ in results] == [200] * len(requests), results
     assert StripeEvent.objects.count() == 4
@@ -110,9 +82,9 @@ def test_concurrent_refunds_never_exceed_what_was_paid(live_server, settings, pa
     payment = deposit_of(paid_booking)
     url = f"{live_server.url}/api/v1/staff/payments/{payment.pk}/refund"
     auth = {"Authorization": f"Token {Token.objects.create(user=owner).key}"}
-    body = json.dumps({"amount_cents": 2000}).encode()
+    body = {"amount_cents": 2000}
 
-    results = _storm([(url, body, {**auth, "Idempotency-Key": f"k{n}"}) for n in range(8)])
+    results = storm([(url, body, {**auth, "Idempotency-Key": f"k{n}"}) for n in range(8)])
 
     codes = sorted(code for code, _ in results)
     assert codes == [200] * 5 + [400] * 3, results
@@ -130,9 +102,9 @@ def test_the_same_refund_key_at_once_makes_one_refund(live_server, settings, pai
         "Authorization": f"Token {Token.objects.create(user=owner).key}",
         "Idempotency-Key": "one-key",
     }
-    body = json.dumps({"amount_cents": 3000}).encode()
+    body = {"amount_cents": 3000}
 
-    results = _storm([(url, body, headers)] * 8)
+    results = storm([(url, body, headers)] * 8)
 
     assert [code for code, _ in results] == [200] * 8, results
     assert Refund.objects.count() == 1
