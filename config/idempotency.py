@@ -35,9 +35,13 @@ def _claim(scope: str, key: str, digest: str) -> IdempotencyKey | None:
     try:
         with transaction.atomic():
             IdempotencyKey.objects.create(scope=scope, key=key, request_hash=digest)
-        return None
     except IntegrityError:
-        pass
+        return _existing(scope, key, digest)
+    return None
+
+
+def _existing(scope: str, key: str, digest: str) -> IdempotencyKey | None:
+    """The first request's row; None when its claim is stale and we took it over."""
     record = IdempotencyKey.objects.get(scope=scope, key=key)
     if record.request_hash != digest:
         raise ApiError(
