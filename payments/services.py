@@ -17,6 +17,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -374,8 +375,6 @@ def stripe_event_record(
     event as a dict). Returns the new row's id, or None when the event id was already stored
     (a redelivery). Safe under concurrency: one INSERT ... ON CONFLICT DO NOTHING. Processing
     is enqueued when the row commits."""
-    from payments.tasks import process_stripe_event
-
     if not isinstance(payload, str):
         payload = json.dumps(payload)
     sql = (
@@ -399,8 +398,52 @@ def stripe_event_record(
         row = cursor.fetchone()
     if row is None:
         return None
-    transaction.on_commit(lambda: process_stripe_event.delay(row[0]))
+    transaction.on_commit(_kick_drain)
     return row[0]
+
+
+DRAIN_FLAG = "stripe-events-drain-scheduled"
+DRAIN_FLAG_SECONDS = 10
+
+
+def _kick_drain() -> None:
+    """Make sure a drain task is on its way: one publish per burst of events, not per event
+    (a Celery publish costs more than storing the event). The flag expires by itself if that
+    task is lost, and the sweeper catches anything older than a minute."""
+    from payments.tasks import drain_stripe_events
+
+    if cache.add(DRAIN_FLAG, 1, timeout=DRAIN_FLAG_SECONDS):
+        drain_stripe_events.delay()
+
+
+def stripe_events_drain(*, batch: int = 100) -> int:
+    """Apply every waiting ledger row, oldest first, until none is left; returns how many were
+    applied. Rows another drain holds are skipped. Before stopping, the drain clears its flag
+    and looks once more, so an event stored meanwhile is either seen here or kicks a new drain
+    (its flag is set after its row commits)."""
+    applied = 0
+    while True:
+        ids = _waiting_ids(batch)
+        if not ids:
+            cache.delete(DRAIN_FLAG)
+            ids = _waiting_ids(batch)
+            if not ids:
+                return applied
+        for row_id in ids:
+            try:
+                outcome = stripe_event_apply(event_row_id=row_id, skip_locked=True)
+            except Exception:  # recorded on the row; the sweeper retries it with backoff
+                logger.exception("stripe event row %s failed", row_id)
+                continue
+            applied += outcome in (EventOutcome.PROCESSED, EventOutcome.IGNORED)
+
+
+def _waiting_ids(batch: int) -> list[int]:
+    return list(
+        StripeEvent.objects.filter(outcome=EventOutcome.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch]
+    )
 
 
 @dataclass
@@ -408,13 +451,20 @@ class _Effects:
     notify: list
 
 
-def stripe_event_apply(*, event_row_id: int) -> str:
+def stripe_event_apply(*, event_row_id: int, skip_locked: bool = False) -> str:
     """Apply one ledger row, once: the row is locked, a row already processed or ignored is
     skipped, and the outcome (processed, ignored, failed with the error) is recorded on it.
-    Returns the outcome; a failure is recorded and re-raised for the task to retry."""
+    Returns the outcome ("busy" when skip_locked and another worker holds the row); a failure
+    is recorded and re-raised for the task to retry."""
     effects = _Effects(notify=[])
     with transaction.atomic():
-        row = StripeEvent.objects.select_for_update().get(pk=event_row_id)
+        row = (
+            StripeEvent.objects.select_for_update(skip_locked=skip_locked)
+            .filter(pk=event_row_id)
+            .first()
+        )
+        if row is None:
+            return "busy"
         if row.outcome in (EventOutcome.PROCESSED, EventOutcome.IGNORED):
             return row.outcome
         row.attempts += 1

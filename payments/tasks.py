@@ -21,10 +21,17 @@ logger = logging.getLogger(__name__)
     max_retries=8,
 )
 def process_stripe_event(self, event_row_id: int) -> str:
-    """Apply a stored Stripe event (idempotent: a processed row is skipped)."""
+    """Apply one stored Stripe event (the sweeper's and the admin's way; idempotent: a
+    processed row is skipped)."""
     if not StripeEvent.objects.filter(pk=event_row_id).exists():
         return "gone"
     return services.stripe_event_apply(event_row_id=event_row_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def drain_stripe_events() -> int:
+    """Apply the waiting ledger rows (kicked by the webhook once per burst of events)."""
+    return services.stripe_events_drain()
 
 
 @shared_task(ignore_result=True)
