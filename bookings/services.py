@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -92,6 +93,19 @@ def _lock_days(station_id: int, days: list[date]) -> None:
 def _is_exclusion_violation(exc: IntegrityError, name: str) -> bool:
     diag = getattr(exc.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None) == name
+
+
+@contextmanager
+def _no_double_booking(detail: str, code: str = "slot_unavailable"):
+    """Run a booking write in a savepoint and answer the database's no-overlap refusal
+    (the `no_chef_double_booking` exclusion constraint) with a 409."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        if _is_exclusion_violation(exc, "no_chef_double_booking"):
+            raise Conflict(detail, code=code) from exc
+        raise
 
 
 def _record(
@@ -222,14 +236,10 @@ def _pick_chef(
 def _save_new_booking(booking: Booking) -> None:
     for _attempt in range(5):
         try:
-            with transaction.atomic():
+            with _no_double_booking("That time was just taken. Please pick another slot."):
                 booking.save(force_insert=True)
             return
         except IntegrityError as exc:
-            if _is_exclusion_violation(exc, "no_chef_double_booking"):
-                raise Conflict(
-                    "That time was just taken. Please pick another slot.", code="slot_unavailable"
-                ) from exc
             if "reference" not in str(exc):
                 raise
             booking.reference = Booking._meta.get_field("reference").default()
@@ -420,19 +430,12 @@ def chef_is_free(*, booking: Booking, chef: Chef) -> bool:
 def _move_to_chef(locked: Booking, chef_id: int, actor: Actor) -> Booking:
     previous = locked.chef_id
     locked.chef_id = chef_id
-    try:
-        with transaction.atomic():
-            locked.save(update_fields=["chef", "updated_at"])
-    except IntegrityError as exc:
-        if _is_exclusion_violation(exc, "no_chef_double_booking"):
-            raise Conflict("That chef is not free then.", code="chef_unavailable") from exc
-        raise
+    with _no_double_booking("That chef is not free then.", code="chef_unavailable"):
+        locked.save(update_fields=["chef", "updated_at"])
     availability_changed(station_id=locked.station_id)
-    _record(
-        locked,
+    booking_note(
+        booking=locked,
         actor=actor,
-        from_status=locked.status,
-        to_status=locked.status,
         reason="chef reassigned",
         data={"from_chef": previous, "to_chef": chef_id},
     )
@@ -532,31 +535,19 @@ def booking_reschedule(
         locked.gratuity_cents = quote.gratuity_cents
         locked.tax_cents = quote.tax_cents
         locked.total_cents = quote.total_cents + locked.fees_cents
-        try:
-            with transaction.atomic():
-                locked.save()
-        except IntegrityError as exc:
-            if _is_exclusion_violation(exc, "no_chef_double_booking"):
-                raise Conflict("That time was just taken.", code="slot_unavailable") from exc
-            raise
+        with _no_double_booking("That time was just taken."):
+            locked.save()
         availability_changed(station_id=station.pk)
         data = {
             "from": old,
             "to": {"event_date": event_date.isoformat(), "start_time": f"{start_time:%H:%M}"},
             "policy": terms.as_dict(),
         }
-        _record(
-            locked,
-            actor=actor,
-            from_status=locked.status,
-            to_status=locked.status,
-            reason="rescheduled",
-            data=data,
-        )
+        booking_note(booking=locked, actor=actor, reason="rescheduled", data=data)
     return locked, terms.as_dict()
 
 
-# --- Money and notes (written by the payments app) ----------------------------------------
+# --- Money (written by the payments app) and history notes --------------------------------
 
 
 def booking_set_payment_totals(*, booking_id: int, paid_cents: int, refunded_cents: int) -> None:
