@@ -7,6 +7,7 @@ Views validate, call a service, and shape the answer.
 import json
 
 import django_filters
+from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -19,6 +20,7 @@ from rest_framework.viewsets import ViewSet
 from bookings import pricing, scheduling, selectors, services
 from bookings import serializers as s
 from bookings.models import Booking, BookingEvent, BookingSource, BookingStatus, Customer
+from config.exceptions import Conflict
 from config.idempotency import idempotent
 from payments import selectors as payment_selectors
 from payments import services as payments
@@ -349,3 +351,10 @@ class StaffCustomerViewSet(
         # Chefs see their events, not the customer book.
         queryset = super().get_queryset()
         return tenancy.scope(queryset, self.request.user, roles=tenancy.STAFF_WRITE_ROLES)
+
+    def perform_update(self, serializer):
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError as exc:  # the same e-mail or phone saved meanwhile
+            raise Conflict("Another customer of this station has that e-mail or phone.") from exc

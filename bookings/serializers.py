@@ -326,3 +326,19 @@ class CustomerSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "station", "created_at"]
+
+    def validate(self, attrs):
+        """One person is one customer per station: an e-mail or phone of another customer
+        there is refused (the database's unique constraints say the same)."""
+        errors = {}
+        for field in ("email", "phone"):
+            value = attrs.get(field)
+            if value and self.instance is not None:
+                taken = Customer.objects.filter(
+                    station_id=self.instance.station_id, **{field: value}
+                )
+                if taken.exclude(pk=self.instance.pk).exists():
+                    errors[field] = ["Another customer of this station has it."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs

@@ -194,3 +194,17 @@ def test_list_query_count_does_not_grow_with_page_size(staff_client, sj_manager,
         assert len(response.json()["results"]) == min(size, 12)
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_customer_email_of_another_customer_is_refused(staff_client, sj_manager, san_jose):
+    first = make_booking(san_jose, n=1).customer
+    second = make_booking(san_jose, days=11, n=2).customer
+
+    response = staff_client(sj_manager).patch(
+        f"/api/v1/staff/customers/{second.pk}/", {"email": first.email}
+    )
+
+    assert response.status_code == 400
+    assert "email" in response.json()["fields"]
+    second.refresh_from_db()
+    assert second.email != first.email

@@ -184,3 +184,13 @@ def test_api_exception_handler_maps_django_errors():
     response = handle(ApiError("Nope.", code="refund_too_large", fields={"amount": ["max"]}))
     assert (response.status_code, response.data["fields"]) == (400, {"amount": ["max"]})
     assert handle(RuntimeError("boom")) is None  # left to Django's 500 handler
+
+
+def test_a_nul_character_anywhere_in_a_json_body_is_a_400_not_a_500(api_client, world):
+    response = api_client.post(
+        "/api/v1/bookings/",
+        {"station": "san-jose\x00", "customer": {"name": "a\x00"}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "parse_error"
