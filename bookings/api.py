@@ -222,9 +222,10 @@ class BookingFilter(django_filters.FilterSet):
 class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StationScopedViewSet):
     """Bookings of the user's stations (chefs: their own events, read-only)."""
 
-    queryset = Booking.objects.select_related("station", "customer", "chef").order_by(
-        "starts_at", "pk"
-    )
+    # station__price_list: each row shows its policy, whose change fee comes from the price list.
+    queryset = Booking.objects.select_related(
+        "station", "station__price_list", "customer", "chef"
+    ).order_by("starts_at", "pk")
     filterset_class = BookingFilter
 
     def get_queryset(self):
