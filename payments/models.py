@@ -25,6 +25,11 @@ class PaymentStatus(models.TextChoices):
     CANCELED = "canceled", "Withdrawn (booking ended)"
 
 
+# A payment still waiting for the customer: offered on the booking link, withdrawn when the
+# booking ends.
+OPEN_STATUSES = (PaymentStatus.PENDING, PaymentStatus.FAILED)
+
+
 class Payment(models.Model):
     STATION_PATH = "booking__station"
 

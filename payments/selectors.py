@@ -4,12 +4,12 @@ from django.conf import settings
 
 from bookings.models import Booking
 from payments import stripe_client
-from payments.models import Payment, PaymentStatus
+from payments.models import OPEN_STATUSES, Payment
 
 
 def payment_block(payment: Payment | None) -> dict | None:
     """What the booking site needs to take a payment with Stripe.js (None: nothing to pay)."""
-    if payment is None or payment.status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
+    if payment is None or payment.status not in OPEN_STATUSES:
         return None
     return {
         "client_secret": payment.client_secret,
@@ -24,8 +24,4 @@ def payment_block(payment: Payment | None) -> dict | None:
 
 def open_payment(booking: Booking) -> Payment | None:
     """The booking's payment still waiting for the customer, newest first."""
-    return (
-        booking.payments.filter(status__in=[PaymentStatus.PENDING, PaymentStatus.FAILED])
-        .order_by("-created_at")
-        .first()
-    )
+    return booking.payments.filter(status__in=OPEN_STATUSES).order_by("-created_at").first()

@@ -29,6 +29,7 @@ from bookings.policy import CancellationTerms
 from config.exceptions import ApiError
 from payments import stripe_client
 from payments.models import (
+    OPEN_STATUSES,
     EventOutcome,
     Payment,
     PaymentKind,
@@ -333,9 +334,7 @@ def payments_withdraw_open(*, booking: Booking) -> int:
     """Cancel the PaymentIntents of an ended booking that are still waiting to be paid, so its
     link offers nothing to pay. A payment that lands anyway is flagged for review."""
     withdrawn = 0
-    for payment in booking.payments.filter(
-        status__in=[PaymentStatus.PENDING, PaymentStatus.FAILED]
-    ):
+    for payment in booking.payments.filter(status__in=OPEN_STATUSES):
         try:
             stripe_client.cancel_payment_intent(
                 payment_intent_id=payment.stripe_payment_intent_id,
@@ -358,7 +357,7 @@ def bookings_with_open_payments_ended() -> list[int]:
     return list(
         Booking.objects.filter(
             status__in=[BookingStatus.CANCELLED, BookingStatus.EXPIRED],
-            payments__status__in=[PaymentStatus.PENDING, PaymentStatus.FAILED],
+            payments__status__in=OPEN_STATUSES,
         )
         .values_list("pk", flat=True)
         .distinct()[:200]
