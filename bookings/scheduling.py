@@ -19,6 +19,7 @@ from time import time_ns
 from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from bookings.models import ACTIVE_STATUSES, Booking
@@ -140,20 +141,57 @@ def load_busy(
     return BusyIndex(intervals), per_day
 
 
-def day_counts(
+_CHEF_DAY_SQL = """
+WITH b AS (
+    SELECT chef_id, event_date, blocked FROM bookings_booking
+     WHERE station_id = %(station)s AND event_date BETWEEN %(first)s AND %(last)s
+       AND status = ANY(%(active)s) AND id <> %(exclude)s
+)
+SELECT c.id,
+       (SELECT count(*) FROM b WHERE b.chef_id = c.id AND b.event_date = %(day)s),
+       NOT EXISTS (SELECT 1 FROM b
+                    WHERE b.chef_id = c.id AND b.blocked && tstzrange(%(lo)s, %(hi)s))
+       AND NOT EXISTS (SELECT 1 FROM stations_timeoff t
+                        WHERE t.chef_id = c.id AND t.starts_at < %(hi)s AND t.ends_at > %(lo)s)
+  FROM stations_chef c
+ WHERE c.station_id = %(station)s AND c.active AND c.id <> %(exclude_chef)s
+   AND (%(only_chef)s::integer IS NULL OR c.id = %(only_chef)s::integer)
+ ORDER BY c.id
+"""
+
+
+def free_chefs_for(
     station: Station,
-    chef_ids: list[int],
+    window: EventWindow,
     event_date: date,
     *,
     exclude_booking_id: int | None = None,
-) -> Counter:
-    """Active bookings per (chef, local date) on one date: the input of the daily cap."""
-    rows = Booking.objects.filter(
-        station=station, event_date=event_date, chef_id__in=chef_ids, status__in=ACTIVE_STATUSES
-    )
-    if exclude_booking_id is not None:
-        rows = rows.exclude(pk=exclude_booking_id)
-    return Counter((chef_id, event_date) for chef_id in rows.values_list("chef_id", flat=True))
+    exclude_chef_id: int | None = None,
+    only_chef_id: int | None = None,
+) -> dict[int, int]:
+    """The station's active chefs free for the window and under the daily cap on event_date,
+    with their number of active events that day, in one query (the booking-write path; the
+    same rules as load_busy + free_chefs, which availability uses over many days)."""
+    tz = station_tz(station)
+    params = {
+        "station": station.pk,
+        "day": event_date,
+        "active": list(ACTIVE_STATUSES),
+        "exclude": exclude_booking_id or -1,
+        "exclude_chef": exclude_chef_id or -1,
+        "only_chef": only_chef_id,
+        # the bookings of the day and a day each side (buffers across midnight), through the
+        # (station, event_date) index; the day's count and the overlap test run on those rows
+        "first": window.blocked_from.astimezone(tz).date() - timedelta(days=1),
+        "last": window.blocked_to.astimezone(tz).date() + timedelta(days=1),
+        "lo": window.blocked_from,
+        "hi": window.blocked_to,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_CHEF_DAY_SQL, params)
+        rows = cursor.fetchall()
+    cap = station.max_events_per_chef_per_day
+    return {chef_id: events for chef_id, events, free in rows if free and events < cap}
 
 
 def active_chef_ids(station: Station) -> list[int]:
@@ -162,23 +200,6 @@ def active_chef_ids(station: Station) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-
-
-def free_chefs(
-    station: Station,
-    chef_ids: list[int],
-    window: EventWindow,
-    event_date: date,
-    busy: BusyIndex,
-    per_day: Counter,
-) -> list[int]:
-    cap = station.max_events_per_chef_per_day
-    lo, hi = window.blocked_from.timestamp(), window.blocked_to.timestamp()
-    return [
-        chef_id
-        for chef_id in chef_ids
-        if per_day[chef_id, event_date] < cap and busy.is_free(chef_id, lo, hi)
-    ]
 
 
 def bookable_window(station: Station, now: datetime | None = None) -> tuple[datetime, date]:

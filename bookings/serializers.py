@@ -3,19 +3,29 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from bookings import policy
+from bookings import policy, selectors
 from bookings.models import AddOn, Booking, BookingEvent, Customer, PriceList
 from bookings.scheduling import station_tz
+from config.serializers import ModelSerializer
 from stations.models import ServiceZone, Station
 from stations.validators import normalize_phone
 
 
 class ActiveStationField(serializers.SlugRelatedField):
     def __init__(self, **kwargs):
-        # The price list comes along: every caller prices something.
+        # The queryset describes the field (schema, admin); lookups go through the selector,
+        # which brings the price list along in one query: every caller prices something.
         stations = Station.objects.filter(active=True).select_related("price_list")
         super().__init__(slug_field="slug", queryset=stations, **kwargs)
         self.error_messages["does_not_exist"] = "Unknown station."
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        station = selectors.active_station_priced(data)
+        if station is None:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return station
 
 
 class PhoneField(serializers.CharField):
@@ -124,19 +134,19 @@ class AvailabilitySerializer(serializers.Serializer):
     slots = SlotSerializer(many=True)
 
 
-class AddOnSerializer(serializers.ModelSerializer):
+class AddOnSerializer(ModelSerializer):
     class Meta:
         model = AddOn
         fields = ["code", "label", "description", "pricing", "price_cents"]
 
 
-class ZoneSerializer(serializers.ModelSerializer):
+class ZoneSerializer(ModelSerializer):
     class Meta:
         model = ServiceZone
         fields = ["name", "zip_codes", "travel_fee_cents"]
 
 
-class MenuSerializer(serializers.ModelSerializer):
+class MenuSerializer(ModelSerializer):
     station = serializers.CharField(source="station.slug")
     currency = serializers.CharField(source="station.currency")
     addons = serializers.SerializerMethodField()
@@ -171,7 +181,7 @@ class MenuSerializer(serializers.ModelSerializer):
         return ZoneSerializer(prices.station.zones.all(), many=True).data
 
 
-class BookingSerializer(serializers.ModelSerializer):
+class BookingSerializer(ModelSerializer):
     """A booking as its customer sees it (self-service) and as the create call answers."""
 
     station = serializers.CharField(source="station.slug")
@@ -261,7 +271,7 @@ class BookingCreatedSerializer(BookingSerializer):
 # --- Staff ---------------------------------------------------------------------------------
 
 
-class BookingEventSerializer(serializers.ModelSerializer):
+class BookingEventSerializer(ModelSerializer):
     class Meta:
         model = BookingEvent
         fields = ["created_at", "actor_label", "from_status", "to_status", "reason", "data"]
@@ -307,7 +317,7 @@ class TransitionSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=300, allow_blank=True, default="")
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(ModelSerializer):
     station = serializers.CharField(source="station.slug", read_only=True)
     phone = PhoneField(max_length=32, allow_blank=True, required=False)
 

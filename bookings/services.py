@@ -19,10 +19,9 @@ from datetime import date, datetime, time, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-from django.db.models import Q
 from django.utils import timezone
 
-from bookings import pricing, scheduling
+from bookings import pricing, scheduling, selectors
 from bookings.models import (
     Booking,
     BookingEvent,
@@ -76,10 +75,10 @@ def token_matches(booking: Booking, token: str | None) -> bool:
 
 
 def availability_changed(*, station_id: int) -> None:
-    """Tell cached availability that a chef's time changed at this station: now, and again
-    once the current transaction commits, so that what a reader cached in between (from rows
-    not yet committed) is dropped too."""
-    scheduling.availability_changed(station_id)
+    """Tell cached availability that a chef's time changed at this station, once the current
+    transaction commits (at once outside one). Bumping after the commit is what counts: a
+    reader that cached days before it, from rows without this change, cached them under the
+    old version, so they are not served again."""
     transaction.on_commit(lambda: scheduling.availability_changed(station_id))
 
 
@@ -90,9 +89,10 @@ def _lock_days(station_id: int, days: list[date]) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [station_id, day.toordinal()])
 
 
-def _is_exclusion_violation(exc: IntegrityError, name: str) -> bool:
+def _constraint_of(exc: IntegrityError) -> str:
+    """The name of the constraint the database refused a write for ("" when unknown)."""
     diag = getattr(exc.__cause__, "diag", None)
-    return getattr(diag, "constraint_name", None) == name
+    return getattr(diag, "constraint_name", None) or ""
 
 
 @contextmanager
@@ -103,7 +103,7 @@ def _no_double_booking(detail: str, code: str = "slot_unavailable"):
         with transaction.atomic():
             yield
     except IntegrityError as exc:
-        if _is_exclusion_violation(exc, "no_chef_double_booking"):
+        if _constraint_of(exc) == "no_chef_double_booking":
             raise Conflict(detail, code=code) from exc
         raise
 
@@ -131,42 +131,74 @@ def _record(
 # --- Customers -------------------------------------------------------------------------------
 
 
+_CUSTOMER_UPSERT_SQL = """
+WITH found AS (
+    SELECT id FROM bookings_customer
+     WHERE station_id = %(station)s
+       AND ((%(email)s <> '' AND email = %(email)s) OR (%(phone)s <> '' AND phone = %(phone)s))
+     ORDER BY (%(email)s <> '' AND email = %(email)s) DESC, id
+     LIMIT 1
+       FOR UPDATE
+), updated AS (
+    UPDATE bookings_customer c
+       SET name = CASE WHEN %(name)s <> '' THEN %(name)s ELSE c.name END,
+           email = CASE WHEN c.email = '' AND NOT EXISTS (
+                       SELECT 1 FROM bookings_customer o
+                        WHERE o.station_id = c.station_id AND o.email = %(email)s)
+                   THEN %(email)s ELSE c.email END,
+           phone = CASE WHEN c.phone = '' AND NOT EXISTS (
+                       SELECT 1 FROM bookings_customer o
+                        WHERE o.station_id = c.station_id AND o.phone = %(phone)s)
+                   THEN %(phone)s ELSE c.phone END,
+           sms_opt_in = c.sms_opt_in OR %(sms_opt_in)s,
+           updated_at = now()
+      FROM found
+     WHERE c.id = found.id
+ RETURNING c.*
+), inserted AS (
+    INSERT INTO bookings_customer
+           (station_id, name, email, phone, sms_opt_in, email_opt_in, marketing_opt_in,
+            do_not_contact, created_at, updated_at)
+    SELECT %(station)s, %(name)s, %(email)s, %(phone)s, %(sms_opt_in)s, true, false, false,
+           now(), now()
+     WHERE NOT EXISTS (SELECT 1 FROM found)
+        ON CONFLICT DO NOTHING
+ RETURNING *
+)
+SELECT {columns} FROM updated UNION ALL SELECT {columns} FROM inserted
+"""
+_CUSTOMER_UPSERT_SQL = _CUSTOMER_UPSERT_SQL.format(
+    columns=", ".join(f.column for f in Customer._meta.concrete_fields)
+)
+
+
 def customer_upsert(
     *, station: Station, name: str, email: str = "", phone: str = "", sms_opt_in: bool = False
 ) -> Customer:
-    """The station's customer with this e-mail or phone (e-mail wins), created if new.
+    """The station's customer with this e-mail or phone (e-mail wins), created if new. A match
+    gets the new name and sms consent, and the e-mail or phone it lacked unless another customer
+    of the station already has it.
 
-    Safe under concurrency: a losing concurrent insert re-reads the winner's row.
+    One statement, no savepoint (this runs inside the booking's transaction): the lookup, the
+    update and an INSERT ... ON CONFLICT DO NOTHING. A concurrent request creating the same
+    person makes our insert do nothing; the next attempt reads their row.
     """
-    email = (email or "").strip().lower()
-    for _attempt in range(2):
-        match = Q()
-        if email:
-            match |= Q(email=email)
-        if phone:
-            match |= Q(phone=phone)
-        found = list(Customer.objects.filter(Q(station=station) & match)) if match else []
-        found.sort(key=lambda c: (c.email != email or not email, c.pk))
-        if found:
-            customer = found[0]
-            customer.name = name or customer.name
-            customer.email = customer.email or email
-            customer.phone = customer.phone or phone
-            customer.sms_opt_in = customer.sms_opt_in or sms_opt_in
-            try:
-                with transaction.atomic():
-                    customer.save()
-            except IntegrityError:
-                continue  # the phone/e-mail we added belongs to another row: re-read
-            return customer
-        try:
-            with transaction.atomic():
-                return Customer.objects.create(
-                    station=station, name=name, email=email, phone=phone, sms_opt_in=sms_opt_in
-                )
-        except IntegrityError:
-            continue  # a concurrent request created this person: read it
-    raise Conflict("Please try again.", code="customer_conflict")
+    params = {
+        "station": station.pk,
+        "name": name,
+        "email": (email or "").strip().lower(),
+        "phone": phone or "",
+        "sms_opt_in": bool(sms_opt_in),
+    }
+    if not params["email"] and not params["phone"]:
+        return Customer.objects.create(station=station, name=name, sms_opt_in=bool(sms_opt_in))
+    for _attempt in range(3):
+        with connection.cursor() as cursor:
+            cursor.execute(_CUSTOMER_UPSERT_SQL, params)
+            row = cursor.fetchone()
+        if row is not None:
+            return selectors.instance_from_row(Customer, row)
+    raise Conflict("Please try again.", code="try_again")
 
 
 # --- Creating a booking ----------------------------------------------------------------------
@@ -212,38 +244,20 @@ def _pick_chef(
 ) -> int:
     """A free chef for the window (call under the day lock): the preferred one if free, else the
     one with the fewest events that day. Raises 409 slot_unavailable."""
-    chef_ids = [c for c in scheduling.active_chef_ids(station) if c != exclude_chef_id]
-    busy, _ = scheduling.load_busy(
+    free = scheduling.free_chefs_for(
         station,
-        chef_ids,
-        window.blocked_from,
-        window.blocked_to,
+        window,
+        event_date,
         exclude_booking_id=exclude_booking_id,
+        exclude_chef_id=exclude_chef_id,
     )
-    per_day = scheduling.day_counts(
-        station, chef_ids, event_date, exclude_booking_id=exclude_booking_id
-    )
-    free = scheduling.free_chefs(station, chef_ids, window, event_date, busy, per_day)
     if not free:
         raise Conflict(
             "That time was just taken. Please pick another slot.", code="slot_unavailable"
         )
     if prefer in free:
         return prefer
-    return min(free, key=lambda chef_id: (per_day[chef_id, event_date], chef_id))
-
-
-def _save_new_booking(booking: Booking) -> None:
-    for _attempt in range(5):
-        try:
-            with _no_double_booking("That time was just taken. Please pick another slot."):
-                booking.save(force_insert=True)
-            return
-        except IntegrityError as exc:
-            if "reference" not in str(exc):
-                raise
-            booking.reference = Booking._meta.get_field("reference").default()
-    raise Conflict("Please try again.", code="reference_conflict")
+    return min(free, key=lambda chef_id: (free[chef_id], chef_id))
 
 
 def booking_create(
@@ -281,43 +295,62 @@ def booking_create(
     )
     window = scheduling.event_window(station, starts_at, guests)
     token = secrets.token_urlsafe(24)
-    with transaction.atomic():
-        _lock_days(station.pk, [event_date])
-        chef_id = _pick_chef(station, window, event_date)
-        person = customer_upsert(station=station, **customer)
-        booking = Booking(
-            station=station,
-            customer=person,
-            manage_token_hash=hash_token(token),
-            event_date=event_date,
-            start_time=start_time,
-            starts_at=window.starts_at,
-            ends_at=window.ends_at,
-            blocked=DateTimeTZRange(window.blocked_from, window.blocked_to),
-            adults=adults,
-            children=children,
-            addon_codes=list(addon_codes),
-            address_line1=address["line1"],
-            address_line2=address.get("line2", ""),
-            city=address["city"],
-            state=address["state"],
-            zip_code=address["zip_code"],
-            notes=notes,
-            chef_id=chef_id,
-            source=source,
-            hold_expires_at=now + timedelta(minutes=station.hold_minutes),
-            currency=quote.currency,
-            quote_lines=[line.__dict__ for line in quote.lines],
-            subtotal_cents=quote.subtotal_cents,
-            travel_fee_cents=quote.travel_fee_cents,
-            gratuity_cents=quote.gratuity_cents,
-            tax_cents=quote.tax_cents,
-            total_cents=quote.total_cents,
-            deposit_cents=quote.deposit_cents,
-        )
-        _save_new_booking(booking)
-        _record(booking, actor=actor, from_status="", to_status=booking.status, reason="created")
-        availability_changed(station_id=station.pk)
+    booking = Booking(
+        station=station,
+        manage_token_hash=hash_token(token),
+        event_date=event_date,
+        start_time=start_time,
+        starts_at=window.starts_at,
+        ends_at=window.ends_at,
+        blocked=DateTimeTZRange(window.blocked_from, window.blocked_to),
+        adults=adults,
+        children=children,
+        addon_codes=list(addon_codes),
+        address_line1=address["line1"],
+        address_line2=address.get("line2", ""),
+        city=address["city"],
+        state=address["state"],
+        zip_code=address["zip_code"],
+        notes=notes,
+        source=source,
+        hold_expires_at=now + timedelta(minutes=station.hold_minutes),
+        currency=quote.currency,
+        quote_lines=[line.__dict__ for line in quote.lines],
+        subtotal_cents=quote.subtotal_cents,
+        travel_fee_cents=quote.travel_fee_cents,
+        gratuity_cents=quote.gratuity_cents,
+        tax_cents=quote.tax_cents,
+        total_cents=quote.total_cents,
+        deposit_cents=quote.deposit_cents,
+    )
+    # No savepoints: the database's refusals abandon the whole transaction, which is then
+    # answered (double booking: 409) or retried (a reference already taken, or a customer's
+    # e-mail or phone claimed by a concurrent request between our read and our write).
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                _lock_days(station.pk, [event_date])
+                chef_id = _pick_chef(station, window, event_date)
+                booking.chef_id = chef_id
+                booking.customer = customer_upsert(station=station, **customer)
+                booking.save(force_insert=True)
+                _record(
+                    booking, actor=actor, from_status="", to_status=booking.status, reason="created"
+                )
+                availability_changed(station_id=station.pk)
+            break
+        except IntegrityError as exc:
+            constraint = _constraint_of(exc)
+            if constraint == "no_chef_double_booking":
+                raise Conflict(
+                    "That time was just taken. Please pick another slot.", code="slot_unavailable"
+                ) from exc
+            if "reference" not in constraint and not constraint.startswith("customer_"):
+                raise
+            if attempt == 2:
+                raise Conflict("Please try again.", code="try_again") from exc
+            booking.pk, booking._state.adding = None, True
+            booking.reference = Booking._meta.get_field("reference").default()
     logger.info("booking %s created at %s (chef %s)", booking.reference, station.slug, chef_id)
     return booking, token
 
@@ -414,17 +447,14 @@ def _window_of(booking: Booking) -> scheduling.EventWindow:
 
 def chef_is_free(*, booking: Booking, chef: Chef) -> bool:
     """Whether the chef could take this booking now (a read; the write re-checks under lock)."""
-    window = _window_of(booking)
-    station = booking.station
-    busy, _ = scheduling.load_busy(
-        station, [chef.pk], window.blocked_from, window.blocked_to, exclude_booking_id=booking.pk
+    free = scheduling.free_chefs_for(
+        booking.station,
+        _window_of(booking),
+        booking.event_date,
+        exclude_booking_id=booking.pk,
+        only_chef_id=chef.pk,
     )
-    per_day = scheduling.day_counts(
-        station, [chef.pk], booking.event_date, exclude_booking_id=booking.pk
-    )
-    return bool(
-        scheduling.free_chefs(station, [chef.pk], window, booking.event_date, busy, per_day)
-    )
+    return chef.pk in free
 
 
 def _move_to_chef(locked: Booking, chef_id: int, actor: Actor) -> Booking:

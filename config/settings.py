@@ -131,7 +131,7 @@ if not DEBUG and not (REDIS_URL and CELERY_BROKER_URL):
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="hibachi"),
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},

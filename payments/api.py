@@ -9,13 +9,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from bookings import services as bookings
+from config.serializers import ModelSerializer
 from payments import services
 from payments.models import Payment, PaymentStatus, Refund
 from stations import tenancy
 from stations.api import StationScopedViewSet
 
 
-class RefundSerializer(serializers.ModelSerializer):
+class RefundSerializer(ModelSerializer):
     class Meta:
         model = Refund
         fields = [
@@ -30,7 +31,7 @@ class RefundSerializer(serializers.ModelSerializer):
         ]
 
 
-class PaymentSerializer(serializers.ModelSerializer):
+class PaymentSerializer(ModelSerializer):
     booking = serializers.CharField(source="booking.reference")
     station = serializers.CharField(source="booking.station.slug")
     refundable_cents = serializers.IntegerField()

@@ -66,6 +66,10 @@ def payment_for_deposit(*, booking: Booking) -> Payment:
     existing = booking.payments.filter(kind=PaymentKind.DEPOSIT).first()
     if existing is not None:
         return existing
+    return _create_deposit(booking)
+
+
+def _create_deposit(booking: Booking) -> Payment:
     # The card is saved on a Stripe Customer, so the balance can be charged to it later; the
     # payment records the customer when Stripe's success event confirms it (card attached).
     customer_id = stripe_client.create_customer(
@@ -82,8 +86,10 @@ def payment_for_deposit(*, booking: Booking) -> Payment:
         customer_email=booking.customer.email,
         save_card_for=customer_id,
     )
+    # A savepoint only inside a transaction: in autocommit a refused INSERT needs no rollback.
+    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
-        with transaction.atomic():
+        with guard:
             return Payment.objects.create(
                 booking=booking,
                 kind=PaymentKind.DEPOSIT,
@@ -103,7 +109,7 @@ def booking_create_with_deposit(**booking_fields) -> tuple[Booking, str, Payment
     the customer's booking link creates the intent later (payment None here)."""
     booking, token = bookings.booking_create(**booking_fields)
     try:
-        payment = payment_for_deposit(booking=booking)
+        payment = _create_deposit(booking)  # a new booking has none yet
     except stripe_client.StripeError:
         logger.warning(
             "deposit intent for booking %s not created; will retry on read",

@@ -10,6 +10,7 @@ authentication, the public rate limit.
 from django.db.models import Prefetch
 from rest_framework import mixins, permissions, serializers, viewsets
 
+from config.serializers import ModelSerializer
 from config.throttling import PublicThrottle, StaffThrottle
 from stations import tenancy
 from stations.models import ServiceZone, Station
@@ -77,7 +78,7 @@ def _with_zones(queryset):
     )
 
 
-class PublicStationSerializer(serializers.ModelSerializer):
+class PublicStationSerializer(ModelSerializer):
     service_zip_codes = serializers.SerializerMethodField()
 
     class Meta:

@@ -355,6 +355,7 @@ def test_daily_cap_per_chef(san_jose):
     assert set(by_start(slots_of(san_jose, DAY + timedelta(days=1))).values()) == {3}
 
 
+@pytest.mark.django_db(transaction=True)  # availability is invalidated on commit
 def test_default_daily_cap_of_two(san_jose):
     assert san_jose.max_events_per_chef_per_day == 2
     chef = Chef.objects.filter(station=san_jose).order_by("pk").first()
@@ -366,6 +367,7 @@ def test_default_daily_cap_of_two(san_jose):
     assert slots_of(san_jose, DAY) == []  # after two, the chef is done for the day
 
 
+@pytest.mark.django_db(transaction=True)  # availability is invalidated on commit
 @pytest.mark.parametrize("status", [BookingStatus.CANCELLED, BookingStatus.EXPIRED])
 def test_cancelled_or_expired_booking_frees_the_chef(san_jose, status):
     booking = book(san_jose, DAY, "16:00")

@@ -31,6 +31,8 @@ def test_a_cached_read_costs_one_query(san_jose):
     assert len(again) > 0
 
 
+# Availability is invalidated when a write commits: these tests let their writes commit.
+@pytest.mark.django_db(transaction=True)
 def test_bookings_change_it_at_once(san_jose):
     booking = make_booking(san_jose, days=10)
     day = booking.event_date
@@ -39,6 +41,7 @@ def test_bookings_change_it_at_once(san_jose):
     assert free_at(san_jose, day) == 1
 
 
+@pytest.mark.django_db(transaction=True)
 def test_time_off_added_in_the_admin_changes_it_at_once(client, sj_manager, san_jose):
     day = timezone.localdate() + timedelta(days=12)
     assert free_at(san_jose, day) == 3
