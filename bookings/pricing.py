@@ -14,9 +14,11 @@ component, never on a sub-total of rounded parts. So:
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
+from django.db import connection
+
 from bookings.models import AddOn, AddOnPricing, PriceList
 from config.exceptions import ApiError
-from stations.models import ServiceZone, Station
+from stations.models import Station
 
 WEEKEND_DAYS = {4, 5, 6}  # Friday, Saturday, Sunday (date.weekday())
 
@@ -54,19 +56,23 @@ def percent_of(amount_cents: int, bp: int) -> int:
 
 
 def travel_fee_for(station: Station, zip_code: str) -> int:
-    """The zone fee for a ZIP code; a ZIP outside every zone is outside the service area."""
-    zone = (
-        ServiceZone.objects.filter(station=station, zip_codes__contains=[zip_code])
-        .only("travel_fee_cents")
-        .first()
-    )
-    if zone is None:
+    """The zone fee for a ZIP code; a ZIP outside every zone is outside the service area.
+    (Plain SQL: every quote and booking asks, and compiling the ORM query cost more than
+    running it.)"""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT travel_fee_cents FROM stations_servicezone "
+            "WHERE station_id = %s AND zip_codes @> ARRAY[%s]::varchar(5)[] ORDER BY id LIMIT 1",
+            [station.pk, zip_code],
+        )
+        row = cursor.fetchone()
+    if row is None:
         raise ApiError(
             f"We don't serve ZIP code {zip_code} from {station.name} yet.",
             code="outside_service_area",
             fields={"zip_code": ["Outside the service area."]},
         )
-    return zone.travel_fee_cents
+    return row[0]
 
 
 def price_list_for(station: Station) -> PriceList:
