@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.servers import basehttp
 from rest_framework.test import APIClient
 
 from bookings import demo as bookings_demo
@@ -22,6 +23,10 @@ from stations import demo as stations_demo
 from stations.models import Station
 
 PASSWORD = "hibachi-demo"
+
+# Tests storm the live server with a few dozen simultaneous connections; Django's listen
+# backlog of 10 made the kernel drop some of them (seen as a reset connection now and then).
+basehttp.WSGIServer.request_queue_size = 128
 
 
 @pytest.fixture(autouse=True)
