@@ -266,6 +266,12 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# How long a web process trusts that a drain of webhook events is on its way before checking
+# again (payments.services._DrainBelief); 0 checks on every event, as eager tasks must (the
+# drain then runs inside the request, and would linger there).
+STRIPE_DRAIN_BELIEF_SECONDS = env.float(
+    "STRIPE_DRAIN_BELIEF_SECONDS", default=0 if CELERY_TASK_ALWAYS_EAGER else 0.5
+)
 if DEBUG and not STRIPE_WEBHOOK_SECRET:
     # Development only: lets `manage.py simulate_stripe_event` sign events out of the box.
     STRIPE_WEBHOOK_SECRET = "whsec_development_only"  # noqa: S105

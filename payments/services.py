@@ -13,10 +13,12 @@ Rules (DESIGN.md §3, §4):
 
 import json
 import logging
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Sum
@@ -411,26 +413,45 @@ DRAIN_FLAG = "stripe-events-drain-scheduled"
 DRAIN_FLAG_SECONDS = 10
 
 
+class _DrainBelief:
+    """When this process last saw the drain flag set (time.monotonic()). For
+    settings.STRIPE_DRAIN_BELIEF_SECONDS after that, its events skip the flag check (a Redis
+    round trip that cost as much as verifying the event); the drain lingers longer than that
+    before its last look, so such an event is still seen (see stripe_events_drain)."""
+
+    seen_at: float | None = None
+
+
 def _kick_drain() -> None:
     """Make sure a drain task is on its way: one publish per burst of events, not per event
     (a Celery publish costs more than storing the event). The flag expires by itself if that
     task is lost, and the sweeper catches anything older than a minute."""
     from payments.tasks import drain_stripe_events
 
+    now = time.monotonic()
+    belief = settings.STRIPE_DRAIN_BELIEF_SECONDS
+    if _DrainBelief.seen_at is not None and now - _DrainBelief.seen_at < belief:
+        return
     if cache.add(DRAIN_FLAG, 1, timeout=DRAIN_FLAG_SECONDS):
         drain_stripe_events.delay()
+    _DrainBelief.seen_at = now  # the flag was set at this moment, or before it
 
 
 def stripe_events_drain(*, batch: int = 100) -> int:
     """Apply every waiting ledger row, oldest first, until none is left; returns how many were
-    applied. Rows another drain holds are skipped. Before stopping, the drain clears its flag
-    and looks once more, so an event stored meanwhile is either seen here or kicks a new drain
-    (its flag is set after its row commits)."""
+    applied. Rows another drain holds are skipped.
+
+    Stopping without losing an event: the drain clears its flag, waits longer than any web
+    process may go on believing the flag is set, and looks once more. An event stored after
+    the flag was cleared either kicks a new drain (its process checked the flag) or was stored
+    on a belief formed before the clearing, hence committed before that last look."""
     applied = 0
     while True:
         ids = _waiting_ids(batch)
         if not ids:
             cache.delete(DRAIN_FLAG)
+            if settings.STRIPE_DRAIN_BELIEF_SECONDS:
+                time.sleep(settings.STRIPE_DRAIN_BELIEF_SECONDS * 1.5)
             ids = _waiting_ids(batch)
             if not ids:
                 return applied

@@ -1,0 +1,97 @@
+"""
+The drain of webhook events: one Celery publish per burst, and a web process that has just seen
+the drain flag does not check it again for STRIPE_DRAIN_BELIEF_SECONDS. What must hold: no
+event is left waiting because a process believed a drain was on its way when it had stopped.
+"""
+
+import threading
+import time
+
+import pytest
+from django.core.cache import cache, caches
+from django.db import connection
+
+from payments import services
+from payments import tasks as payment_tasks
+from payments.models import EventOutcome, StripeEvent
+
+BELIEF = 0.3
+
+
+@pytest.fixture
+def kicks(monkeypatch, settings):
+    settings.STRIPE_DRAIN_BELIEF_SECONDS = BELIEF
+    monkeypatch.setattr(services._DrainBelief, "seen_at", None)
+    published = []
+    monkeypatch.setattr(payment_tasks.drain_stripe_events, "delay", lambda: published.append(1))
+    cache.delete(services.DRAIN_FLAG)
+    return published
+
+
+def record(event_id: str) -> int | None:
+    return services.stripe_event_record(
+        event_id=event_id,
+        event_type="customer.created",
+        livemode=False,
+        payload={"id": event_id, "type": "customer.created"},
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_within_the_belief_events_skip_the_flag_check(kicks, monkeypatch):
+    checks = []
+    backend = caches["default"]
+    add = backend.add
+
+    def counting_add(*args, **kwargs):
+        checks.append(args[0])
+        return add(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "add", counting_add)
+    for n in range(5):
+        assert record(f"evt_belief{n}")
+    assert (len(checks), kicks) == (1, [1])  # one flag check and one publish for the burst
+
+    time.sleep(BELIEF + 0.05)
+    assert record("evt_belief_after")
+    assert (len(checks), kicks) == (2, [1])  # checked again; the flag is still set: no publish
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_stored_on_a_stale_belief_is_still_applied(kicks):
+    """The drain clears its flag and stops; meanwhile a process that saw the flag just before
+    stores an event without checking. The drain's last look, after the belief has run out,
+    applies it."""
+    assert record("evt_first")  # sets the flag and this process's belief
+    believed_at = time.monotonic()
+    assert kicks == [1]
+
+    applied = []
+
+    def drain():
+        try:
+            applied.append(services.stripe_events_drain())
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=drain)
+    worker.start()
+    while cache.get(services.DRAIN_FLAG) is not None:  # the drain emptied the ledger
+        time.sleep(0.005)
+    assert StripeEvent.objects.get(event_id="evt_first").outcome == EventOutcome.IGNORED
+    assert record("evt_late")  # no flag check: this process still believes
+    assert time.monotonic() - believed_at < BELIEF, "the test ran too slowly to prove anything"
+    assert kicks == [1]
+    worker.join(timeout=10)
+
+    assert applied == [2]
+    assert StripeEvent.objects.get(event_id="evt_late").outcome == EventOutcome.IGNORED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_belief_every_event_checks_the_flag(kicks, settings):
+    settings.STRIPE_DRAIN_BELIEF_SECONDS = 0
+    assert record("evt_a")
+    cache.delete(services.DRAIN_FLAG)  # as a finished drain does
+    assert record("evt_b")
+    assert kicks == [1, 1]
