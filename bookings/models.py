@@ -156,9 +156,12 @@ class BookingSource(models.TextChoices):
 
 
 class Booking(models.Model):
-    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="bookings")
+    # No index of its own: booking_station_date_idx (station, event_date) serves it.
+    station = models.ForeignKey(
+        Station, on_delete=models.PROTECT, related_name="bookings", db_index=False
+    )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="bookings")
-    reference = models.CharField(max_length=12, unique=True, default=new_reference)
+    reference = models.CharField(max_length=12, default=new_reference)  # unique: see Meta
     manage_token_hash = models.CharField(max_length=64)
 
     # When, in the station's local time (event_date, start_time) and as UTC instants.
@@ -232,6 +235,10 @@ class Booking(models.Model):
                 condition=Q(status__in=ACTIVE_STATUSES),
             ),
             models.CheckConstraint(condition=Q(adults__gte=1), name="booking_has_an_adult"),
+            # A constraint rather than unique=True: the same unique index, without the
+            # LIKE-pattern index Django adds for unique text fields (nothing searches by
+            # prefix; the admin's search is case-insensitive, which that index can't serve).
+            models.UniqueConstraint(fields=["reference"], name="booking_reference_unique"),
         ]
 
     def __str__(self) -> str:

@@ -159,7 +159,7 @@ class StripeEventAdmin(StationScopedAdmin):
     ]
     list_filter = ["outcome", "type", StationListFilter]
     list_select_related = ["station"]
-    search_fields = ["event_id"]
+    search_fields = ["=event_id"]  # exact: a big table, and ids are pasted whole
     date_hierarchy = "received_at"
     actions = ["reprocess"]
     fields = [
