@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import redis
 
 from bench import scenarios
 from bench.webhooks import signed_events
@@ -280,8 +281,6 @@ def run_pipeline(base: str, data: dict, env: dict, args, rate: int = 100) -> dic
         conn.execute("DELETE FROM payments_stripeevent WHERE outcome = 'pending'")
     # The drain that scenario kicked is purged with the queue below; its "a drain is on its
     # way" flag would hold back new kicks until it expires (payments.services.DRAIN_FLAG).
-    import redis
-
     redis.Redis.from_url(env["REDIS_URL"]).delete(
         f"{env['CACHE_KEY_PREFIX']}:1:stripe-events-drain-scheduled"
     )

@@ -170,8 +170,10 @@ def free_chefs_for(
     only_chef_id: int | None = None,
 ) -> dict[int, int]:
     """The station's active chefs free for the window and under the daily cap on event_date,
-    with their number of active events that day, in one query (the booking-write path; the
-    same rules as load_busy + free_chefs, which availability uses over many days)."""
+    with their number of active events that day, in one query: the booking-write path. (The
+    rules are those availability applies over many days with load_busy and _compute_days:
+    the blocked ranges overlap half-open, time off overlaps, the cap counts active bookings
+    by local event date.)"""
     tz = station_tz(station)
     params = {
         "station": station.pk,

@@ -72,6 +72,8 @@ def test_the_same_person_booking_twice_is_one_customer(api_client, san_jose):
         ({"start_time": "5pm"}, "start_time"),
         ({"addons": ["caviar"]}, "addons"),
         ({"station": "nowhere"}, "station"),
+        ({"station": 12}, "station"),
+        ({"station": ["san-jose"]}, "station"),
         ({"customer": {"name": "X", "email": "not-an-email", "phone": "+14085550142"}}, "customer"),
         ({"customer": {"name": "X", "email": "x@example.com", "phone": "12"}}, "customer"),
         (
