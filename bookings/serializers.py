@@ -7,24 +7,23 @@ from bookings import policy, selectors
 from bookings.models import AddOn, Booking, BookingEvent, Customer, PriceList
 from bookings.scheduling import station_tz
 from config.serializers import ModelSerializer
-from stations.models import ServiceZone, Station
+from stations.models import ServiceZone
 from stations.validators import normalize_phone
 
 
-class ActiveStationField(serializers.SlugRelatedField):
-    def __init__(self, **kwargs):
-        # The queryset describes the field (schema, admin); lookups go through the selector,
-        # which brings the price list along in one query: every caller prices something.
-        stations = Station.objects.filter(active=True).select_related("price_list")
-        super().__init__(slug_field="slug", queryset=stations, **kwargs)
-        self.error_messages["does_not_exist"] = "Unknown station."
+class ActiveStationField(serializers.CharField):
+    """An active station by slug, with its price list (every caller prices something), read
+    through the selector in one query. (Not a SlugRelatedField: DRF copies every field for
+    every request, and that one built a queryset each time just to describe itself.)"""
+
+    default_error_messages = {"does_not_exist": "Unknown station."}
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
         station = selectors.active_station_priced(data)
         if station is None:
-            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+            self.fail("does_not_exist")
         return station
 
 
