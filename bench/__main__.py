@@ -55,9 +55,12 @@ def ensure_wrk() -> str:
 
 
 def bench_database_url(url: str) -> str:
+    """The same server, database `<name>_bench`. Only the last path segment changes: the
+    embedded PostgreSQL's URL carries its socket directory in the path
+    (postgres://postgres@//socket/dir/name, see config.devservices.postgres_url)."""
     parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "postgres"
-    return urlunsplit(parts._replace(path=f"/{name}_bench"))
+    head, _, name = parts.path.rpartition("/")
+    return urlunsplit(parts._replace(path=f"{head}/{name or 'postgres'}_bench"))
 
 
 def psycopg_conninfo(url: str) -> str:
@@ -90,7 +93,9 @@ def prepare_database(url: str, bench_url: str) -> None:
 
 
 def environ_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/")
+    import environ
+
+    return environ.Env.db_url_config(url)["NAME"]
 
 
 def free_port() -> int:
