@@ -193,6 +193,10 @@ def main() -> None:
     subprocess.run(
         [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
+    # As a deployment does with DEBUG off (and WhiteNoise warns in every worker without it).
+    subprocess.run(
+        [python, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
     log("building the dataset (first run takes a little while)")
     seeded = subprocess.run(
         [python, "-m", "bench.seed"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
