@@ -1,13 +1,12 @@
 """One person is one customer per station: bookings match them by e-mail or phone, in one
 statement inside the booking's transaction, correct under concurrency."""
 
-from datetime import date, time
-
 import pytest
 
 from bookings import services
 from bookings.models import Booking, Customer
 from bookings.tests.helpers import booking_payload
+from bookings.tests.test_staff_api import make_booking
 from config.tests.live import storm
 
 pytestmark = pytest.mark.django_db
@@ -66,30 +65,16 @@ def test_stations_do_not_share_customers(san_jose, sacramento):
 
 
 def test_a_taken_reference_is_retried_with_a_new_one(san_jose, monkeypatch):
-    body = booking_payload(san_jose, days=10)
-    existing, _ = _create(san_jose, body, email="first@example.com")
+    existing = make_booking(san_jose, days=10, n=1)
     field = Booking._meta.get_field("reference")
     references = iter([existing.reference, "MH-ZZZZZ1"])
     monkeypatch.setattr(field, "_get_default", lambda: next(references))  # new instances
     monkeypatch.setattr(field, "default", lambda: next(references))  # the retry
-    again, _ = _create(san_jose, booking_payload(san_jose, days=11), email="second@example.com")
+    again = make_booking(san_jose, days=11, n=2)
     assert again.reference == "MH-ZZZZZ1"
     assert Booking.objects.filter(station=san_jose).count() == 2
     assert again.events.count() == 1
     assert Customer.objects.filter(station=san_jose).count() == 2
-
-
-def _create(station, body, *, email):
-    return services.booking_create(
-        station=station,
-        event_date=date.fromisoformat(body["event_date"]),
-        start_time=time.fromisoformat(body["start_time"]),
-        adults=body["adults"],
-        children=body.get("children", 0),
-        addon_codes=[],
-        address=body["address"],
-        customer={"name": "Pat", "email": email, "phone": "", "sms_opt_in": False},
-    )
 
 
 @pytest.mark.live
