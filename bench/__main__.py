@@ -382,47 +382,48 @@ def wait_applied(database_url: str, ids: list[str], timeout: float) -> list[floa
             time.sleep(1)
 
 
+def _p95_under(text: str, run: dict, limit_ms: float) -> tuple[str, bool, str]:
+    return text, run["p95_ms"] < limit_ms, f"{run['p95_ms']} ms"
+
+
+def _share_of(text: str, run: dict, baseline: dict, least: float) -> tuple[str, bool, str]:
+    ratio = run["rps"] / baseline["rps"]
+    return text, ratio >= least, f"{ratio:.0%}"
+
+
 def targets(results: dict) -> list[tuple[str, bool, str]]:
     """The issues' targets whose scenarios ran."""
     checks = []
     if "availability_30d@16" in results:
-        avail, bare16 = results["availability_30d@16"], results["bare_json@16"]
-        ratio_a = avail["rps"] / bare16["rps"]
+        avail = results["availability_30d@16"]
         checks += [
-            (
-                "availability 30 d p95 < 40 ms at 16 clients",
-                avail["p95_ms"] < 40,
-                f"{avail['p95_ms']} ms",
-            ),
-            (
+            _p95_under("availability 30 d p95 < 40 ms at 16 clients", avail, 40),
+            _share_of(
                 "availability throughput >= 15% of bare JSON view (16 clients)",
-                ratio_a >= 0.15,
-                f"{ratio_a:.0%}",
+                avail,
+                results["bare_json@16"],
+                0.15,
             ),
         ]
     if "booking_create@32" in results:
-        create, insert = results["booking_create@32"], results["bare_insert@32"]
-        ratio_c = create["rps"] / insert["rps"]
+        create = results["booking_create@32"]
         checks += [
-            (
-                "booking create p95 < 100 ms at 32 clients",
-                create["p95_ms"] < 100,
-                f"{create['p95_ms']} ms",
-            ),
-            (
+            _p95_under("booking create p95 < 100 ms at 32 clients", create, 100),
+            _share_of(
                 "booking create throughput >= 25% of bare one-INSERT view (32 clients)",
-                ratio_c >= 0.25,
-                f"{ratio_c:.0%}",
+                create,
+                results["bare_insert@32"],
+                0.25,
             ),
         ]
     if "stripe_webhook_ack@100" in results:
         ack, insert100 = results["stripe_webhook_ack@100"], results["bare_insert@100"]
-        ratio_w = ack["rps"] / insert100["rps"]
         checks += [
-            (
+            _share_of(
                 "webhook ack throughput >= 60% of bare one-INSERT view (100 senders)",
-                ratio_w >= 0.6,
-                f"{ratio_w:.0%}",
+                ack,
+                insert100,
+                0.6,
             ),
             (
                 "webhook ack p99 <= 1.5 x bare one-INSERT view p99 (100 senders)",
