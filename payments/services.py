@@ -57,6 +57,13 @@ SYSTEM = bookings.SYSTEM
 # --- Creating PaymentIntents -----------------------------------------------------------------
 
 
+def _savepoint_if_in_transaction():
+    """A savepoint around a write that may be refused, only when inside a transaction
+    (reconcile, tests): the webhook and the deposit run in autocommit, where a refused
+    statement needs no rollback and the savepoint's round trips are the cost."""
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
+
+
 def _metadata(booking: Booking, kind: str) -> dict:
     return {"booking_reference": booking.reference, "station": booking.station.slug, "kind": kind}
 
@@ -88,10 +95,8 @@ def _create_deposit(booking: Booking) -> Payment:
         customer_email=booking.customer.email,
         save_card_for=customer_id,
     )
-    # A savepoint only inside a transaction: in autocommit a refused INSERT needs no rollback.
-    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
-        with guard:
+        with _savepoint_if_in_transaction():
             return Payment.objects.create(
                 booking=booking,
                 kind=PaymentKind.DEPOSIT,
@@ -391,12 +396,9 @@ def stripe_event_record(
         "ON CONFLICT (event_id) DO NOTHING RETURNING id"
     )
     params = [event_id, event_type, payload, livemode, EventOutcome.PENDING]
-    # A savepoint only when inside a transaction (reconcile, tests): the webhook runs in
-    # autocommit, where a failed statement needs no rollback and round trips are the cost.
-    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     with connection.cursor() as cursor:
         try:
-            with guard:
+            with _savepoint_if_in_transaction():
                 cursor.execute(sql, params)
         except DataError:
             # jsonb refuses \u0000, which JSON allows: keep it as visible text instead.
