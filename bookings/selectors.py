@@ -46,8 +46,10 @@ def active_station_with_chefs(slug: str) -> Station | None:
     return next(iter(rows), None)
 
 
-def _columns(model, alias: str) -> str:
-    return ", ".join(f"{alias}.{f.column}" for f in model._meta.concrete_fields)
+def columns_sql(model, alias: str = "") -> str:
+    """The model's concrete columns, in field order (the order instance_from_row reads)."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{f.column}" for f in model._meta.concrete_fields)
 
 
 def instance_from_row(model, values):
@@ -63,7 +65,7 @@ def instance_from_row(model, values):
 
 # Column names from the models' own metadata, not from input: nothing to inject.
 _STATION_PRICED_SQL = (
-    f"SELECT {_columns(Station, 's')}, {_columns(PriceList, 'p')} "  # noqa: S608
+    f"SELECT {columns_sql(Station, 's')}, {columns_sql(PriceList, 'p')} "  # noqa: S608
     "FROM stations_station s LEFT JOIN bookings_pricelist p ON p.station_id = s.id "
     "WHERE s.slug = %s AND s.active"
 )

@@ -167,9 +167,7 @@ WITH found AS (
 )
 SELECT {columns} FROM updated UNION ALL SELECT {columns} FROM inserted
 """
-_CUSTOMER_UPSERT_SQL = _CUSTOMER_UPSERT_SQL.format(
-    columns=", ".join(f.column for f in Customer._meta.concrete_fields)
-)
+_CUSTOMER_UPSERT_SQL = _CUSTOMER_UPSERT_SQL.format(columns=selectors.columns_sql(Customer))
 
 
 def customer_upsert(
