@@ -20,23 +20,22 @@ return redis.call('INCRBY', KEYS[1], ARGV[1])
 class RedisCacheClient(DjangoRedisCacheClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._clients = {}
-        self._incr_scripts = {}
+        self._clients = {}  # pool index -> (client, its incr script)
+
+    def _client_and_incr(self, write: bool):
+        index = self._get_connection_pool_index(write)
+        found = self._clients.get(index)
+        if found is None:
+            client = self._client(connection_pool=self._get_connection_pool(write))
+            found = self._clients[index] = (client, client.register_script(_INCR_EXISTING))
+        return found
 
     def get_client(self, key=None, *, write=False):
-        index = self._get_connection_pool_index(write)
-        client = self._clients.get(index)
-        if client is None:
-            pool = self._get_connection_pool(write)
-            client = self._clients[index] = self._client(connection_pool=pool)
-        return client
+        return self._client_and_incr(write)[0]
 
     def incr(self, key, delta):
-        client = self.get_client(key, write=True)
-        script = self._incr_scripts.get(id(client))
-        if script is None:
-            script = self._incr_scripts[id(client)] = client.register_script(_INCR_EXISTING)
-        value = script(keys=[key], args=[delta])
+        _client, incr_existing = self._client_and_incr(write=True)
+        value = incr_existing(keys=[key], args=[delta])
         if value is None:
             raise ValueError(f"Key '{key}' not found.")
         return value
