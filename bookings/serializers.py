@@ -6,7 +6,7 @@ from rest_framework import serializers
 from bookings import policy, selectors
 from bookings.models import AddOn, Booking, BookingEvent, Customer, PriceList
 from bookings.scheduling import station_tz
-from config.serializers import ModelSerializer
+from config.serializers import ModelSerializer, Serializer
 from stations.models import ServiceZone
 from stations.validators import normalize_phone
 
@@ -40,7 +40,7 @@ def zip_code_field() -> serializers.RegexField:
     return serializers.RegexField(r"^\d{5}$", error_messages={"invalid": "Enter a 5-digit ZIP."})
 
 
-class PartySerializer(serializers.Serializer):
+class PartySerializer(Serializer):
     station = ActiveStationField()
     event_date = serializers.DateField()
     adults = serializers.IntegerField(min_value=1, max_value=500)
@@ -54,14 +54,14 @@ class QuoteRequestSerializer(PartySerializer):
     zip_code = zip_code_field()
 
 
-class QuoteLineSerializer(serializers.Serializer):
+class QuoteLineSerializer(Serializer):
     code = serializers.CharField()
     label = serializers.CharField()
     quantity = serializers.IntegerField()
     amount_cents = serializers.IntegerField()
 
 
-class QuoteSerializer(serializers.Serializer):
+class QuoteSerializer(Serializer):
     currency = serializers.CharField()
     lines = QuoteLineSerializer(many=True)
     subtotal_cents = serializers.IntegerField()
@@ -72,7 +72,7 @@ class QuoteSerializer(serializers.Serializer):
     deposit_cents = serializers.IntegerField()
 
 
-class AddressSerializer(serializers.Serializer):
+class AddressSerializer(Serializer):
     line1 = serializers.CharField(max_length=200)
     line2 = serializers.CharField(max_length=200, allow_blank=True, default="")
     city = serializers.CharField(max_length=100)
@@ -83,7 +83,7 @@ class AddressSerializer(serializers.Serializer):
         return value.upper()
 
 
-class ContactSerializer(serializers.Serializer):
+class ContactSerializer(Serializer):
     name = serializers.CharField(max_length=120)
     email = serializers.EmailField(max_length=254)
     phone = PhoneField(max_length=32)
@@ -97,16 +97,16 @@ class BookingRequestSerializer(PartySerializer):
     notes = serializers.CharField(max_length=2000, allow_blank=True, default="")
 
 
-class RescheduleRequestSerializer(serializers.Serializer):
+class RescheduleRequestSerializer(Serializer):
     event_date = serializers.DateField()
     start_time = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"])
 
 
-class CancelRequestSerializer(serializers.Serializer):
+class CancelRequestSerializer(Serializer):
     reason = serializers.CharField(max_length=300, allow_blank=True, default="")
 
 
-class AvailabilityQuerySerializer(serializers.Serializer):
+class AvailabilityQuerySerializer(Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
     guests = serializers.IntegerField(min_value=1, max_value=500, default=10)
@@ -120,14 +120,14 @@ class AvailabilityQuerySerializer(serializers.Serializer):
         return attrs
 
 
-class SlotSerializer(serializers.Serializer):
+class SlotSerializer(Serializer):
     date = serializers.DateField()
     start = serializers.TimeField(format="%H:%M")
     end = serializers.TimeField(format="%H:%M")
     chefs_available = serializers.IntegerField()
 
 
-class AvailabilitySerializer(serializers.Serializer):
+class AvailabilitySerializer(Serializer):
     station = serializers.CharField()
     timezone = serializers.CharField()
     slots = SlotSerializer(many=True)
@@ -308,11 +308,11 @@ class StaffBookingCreateSerializer(BookingRequestSerializer):
     """Staff take bookings by phone too: the same fields, any station they may write to."""
 
 
-class ReassignSerializer(serializers.Serializer):
+class ReassignSerializer(Serializer):
     chef = serializers.IntegerField()
 
 
-class TransitionSerializer(serializers.Serializer):
+class TransitionSerializer(Serializer):
     reason = serializers.CharField(max_length=300, allow_blank=True, default="")
 
 

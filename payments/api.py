@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from bookings import services as bookings
-from config.serializers import ModelSerializer
+from config.serializers import ModelSerializer, Serializer
 from payments import services
 from payments.models import Payment, PaymentStatus, Refund
 from stations import tenancy
@@ -58,7 +58,7 @@ class PaymentSerializer(ModelSerializer):
         ]
 
 
-class RefundRequestSerializer(serializers.Serializer):
+class RefundRequestSerializer(Serializer):
     amount_cents = serializers.IntegerField(
         min_value=1, required=False, help_text="Leave out for everything still refundable."
     )
