@@ -430,8 +430,11 @@ Step = tuple[str, list[str]]
 def run_plan(port: str) -> tuple[list[Step], list[Step]]:
     """The commands of ``make run``: setup steps (in order), then the long-running services.
 
-    Every command uses this interpreter, i.e. the project's ``.venv``.
+    Every command uses this interpreter, i.e. the project's ``.venv``. Creates the folder beat
+    keeps its schedule in: with DATABASE_URL and REDIS_URL given, no embedded service has made
+    .data/, and beat cannot create its file without it.
     """
+    BEAT_SCHEDULE.parent.mkdir(parents=True, exist_ok=True)
     manage = [sys.executable, "manage.py"]
     celery = [sys.executable, "-m", "celery", "-A", "config"]
     setup_steps = [
