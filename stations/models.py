@@ -121,8 +121,15 @@ class Station(models.Model):
 
     def clean(self) -> None:
         errors = {}
+        for name in ("earliest_start", "latest_start"):
+            value = getattr(self, name)
+            if value and (value.second or value.microsecond):
+                # Customers pick starts as HH:MM; a start with seconds could never be booked.
+                errors[name] = "Give a time in whole minutes (HH:MM)."
         if self.earliest_start and self.latest_start and self.earliest_start > self.latest_start:
-            errors["latest_start"] = "The latest start must not be before the earliest start."
+            errors.setdefault(
+                "latest_start", "The latest start must not be before the earliest start."
+            )
         try:
             self.event_minutes_for(1)
             tiers = [tier["max_guests"] for tier in self.duration_rules]

@@ -50,6 +50,12 @@ def test_station_rejects_latest_start_before_earliest():
     assert "latest_start" in errors_of(station)
 
 
+def test_station_start_window_is_in_whole_minutes():
+    station = StationFactory.build(earliest_start=time(11, 0, 30), latest_start=time(20, 0, 0, 5))
+    assert {"earliest_start", "latest_start"} <= set(errors_of(station))
+    StationFactory.build(earliest_start=time(11, 15), latest_start=time(20, 45)).full_clean()
+
+
 def test_station_allows_a_single_start_time():
     StationFactory.build(earliest_start=time(18), latest_start=time(18)).full_clean()
 

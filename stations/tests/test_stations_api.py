@@ -146,6 +146,8 @@ def test_slug_is_read_only(staff_client, owner):
         ({"phone": "408-555-0100"}, "phone"),
         ({"earliest_start": "18:00", "latest_start": "12:00"}, "latest_start"),
         ({"earliest_start": "21:00"}, "latest_start"),  # after the stored latest start, 20:00
+        ({"earliest_start": "13:38:35"}, "earliest_start"),  # never bookable as HH:MM
+        ({"latest_start": "19:30:00.5"}, "latest_start"),
         (
             {"duration_rules": [{"max_guests": 30, "minutes": 150}, {"max_guests": 15}]},
             "duration_rules",
