@@ -68,12 +68,20 @@ class Station(models.Model):
     buffer_minutes = models.PositiveSmallIntegerField(
         default=60, help_text="Travel and set-up time kept free before and after each event."
     )
+    # Each of these at 0 would close online booking without saying so (no day is open, no chef
+    # may take an event, no party fits, every hold expires at once); `active` closes a station.
     min_notice_hours = models.PositiveSmallIntegerField(default=48)
-    booking_horizon_days = models.PositiveSmallIntegerField(default=180)
-    max_events_per_chef_per_day = models.PositiveSmallIntegerField(default=2)
-    max_guests = models.PositiveSmallIntegerField(default=60)
+    booking_horizon_days = models.PositiveSmallIntegerField(
+        default=180, validators=[MinValueValidator(1)]
+    )
+    max_events_per_chef_per_day = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1)]
+    )
+    max_guests = models.PositiveSmallIntegerField(default=60, validators=[MinValueValidator(1)])
     hold_minutes = models.PositiveSmallIntegerField(
-        default=60, help_text="How long an unpaid booking holds its chef before it expires."
+        default=60,
+        validators=[MinValueValidator(5)],
+        help_text="How long an unpaid booking holds its chef before it expires.",
     )
 
     # Cancellation policy (applied the same way by self-service, staff API and admin).
@@ -121,7 +129,7 @@ class Station(models.Model):
 
     def clean(self) -> None:
         errors = {}
-        for name in ("earliest_start", "latest_start"):
+        for name in ("earliest_start", "latest_start", "quiet_hours_start", "quiet_hours_end"):
             value = getattr(self, name)
             if value and (value.second or value.microsecond):
                 # Customers pick starts as HH:MM; a start with seconds could never be booked.

@@ -148,6 +148,11 @@ def test_slug_is_read_only(staff_client, owner):
         ({"earliest_start": "21:00"}, "latest_start"),  # after the stored latest start, 20:00
         ({"earliest_start": "13:38:35"}, "earliest_start"),  # never bookable as HH:MM
         ({"latest_start": "19:30:00.5"}, "latest_start"),
+        ({"quiet_hours_end": "09:00:01"}, "quiet_hours_end"),
+        ({"max_events_per_chef_per_day": 0}, "max_events_per_chef_per_day"),
+        ({"booking_horizon_days": 0}, "booking_horizon_days"),
+        ({"max_guests": 0}, "max_guests"),
+        ({"hold_minutes": 0}, "hold_minutes"),
         (
             {"duration_rules": [{"max_guests": 30, "minutes": 150}, {"max_guests": 15}]},
             "duration_rules",
