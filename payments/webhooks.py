@@ -11,6 +11,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from config.exceptions import error_body
 from payments import services, stripe_client
+from payments.models import StripeEvent
+
+# What the ledger's columns hold; Stripe's ids and types are far shorter.
+EVENT_ID_MAX = StripeEvent._meta.get_field("event_id").max_length
+EVENT_TYPE_MAX = StripeEvent._meta.get_field("type").max_length
 
 
 @csrf_exempt
@@ -26,7 +31,12 @@ def stripe_webhook(request):
         event_id, event_type = event["id"], event["type"]
     except KeyError:
         event_id = event_type = None
-    if not isinstance(event_id, str) or not isinstance(event_type, str):
+    if not (
+        isinstance(event_id, str)
+        and isinstance(event_type, str)
+        and 0 < len(event_id) <= EVENT_ID_MAX
+        and 0 < len(event_type) <= EVENT_TYPE_MAX
+    ):
         return JsonResponse(error_body("invalid_event", "Not a Stripe event."), status=400)
     # The ledger keeps the body exactly as Stripe sent it (and signed it).
     row_id = services.stripe_event_record(

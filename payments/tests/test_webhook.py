@@ -156,6 +156,22 @@ def test_a_signed_body_that_is_not_an_event_is_400_and_stores_nothing(webhook):
     assert not StripeEvent.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"id": "evt_" + "x" * 300, "type": "payment_intent.succeeded"},
+        {"id": "evt_1", "type": "payment_intent." + "x" * 100},
+        {"id": "", "type": "payment_intent.succeeded"},
+        {"id": 42, "type": "payment_intent.succeeded"},
+    ],
+)
+def test_a_signed_event_the_ledger_cannot_hold_is_400_and_stores_nothing(webhook, fields):
+    response = webhook.post(encode({"object": "event", **fields}))
+
+    assert_error_shape(response, 400, "invalid_event")
+    assert not StripeEvent.objects.exists()
+
+
 @pytest.mark.parametrize("method", ["get", "put", "delete"])
 def test_other_methods_are_405_in_the_error_shape(db, method):
     response = getattr(Client(), method)(WEBHOOK)
