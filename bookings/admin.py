@@ -23,6 +23,8 @@ from stations import tenancy
 from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
 from stations.models import Chef
 
+CALENDAR_YEARS = 50  # how far back and ahead the calendar browses; beyond, today
+
 
 @admin.register(PriceList)
 class PriceListAdmin(StationScopedAdmin):
@@ -267,10 +269,13 @@ class BookingAdmin(StationScopedAdmin):
         }
         if station is None:
             return render(request, "admin/bookings/booking/calendar.html", context)
+        today = local_today(station)
         try:
             day = date.fromisoformat(request.GET.get("date", ""))
         except ValueError:
-            day = local_today(station)
+            day = today
+        if abs(day.year - today.year) > CALENDAR_YEARS:
+            day = today  # the grid's neighbouring months must exist (no year 0 or 10000)
         mode = "day" if request.GET.get("view") == "day" else "month"
         month_start = day.replace(day=1)
         context.update(

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from bookings import services
 from bookings.models import Booking, BookingStatus
+from bookings.scheduling import local_today
 from bookings.tests.test_staff_api import make_booking
 from stations.models import Chef
 
@@ -170,6 +171,17 @@ def test_calendar_month_and_day(manager_browser, san_jose, sacramento):
 
     forged = manager_browser.get(url, {"station": sacramento.pk, "date": theirs.event_date})
     assert theirs.reference not in forged.content.decode()
+
+
+@pytest.mark.parametrize("view", ["month", "day"])
+@pytest.mark.parametrize("asked", ["9999-12-31", "0001-01-01", "2026-02-30", "soon"])
+def test_calendar_shows_today_for_a_date_it_cannot_show(manager_browser, san_jose, view, asked):
+    url = reverse("admin:bookings_booking_calendar")
+
+    response = manager_browser.get(url, {"date": asked, "view": view})
+
+    assert response.status_code == 200
+    assert response.context["day"] == local_today(san_jose)
 
 
 def test_calendar_feeds(client, san_jose):
