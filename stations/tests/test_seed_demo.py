@@ -96,3 +96,12 @@ def test_seed_refuses_with_debug_off_unless_forced(settings):
     for username in DEMO_USERS:
         assert client.login(username=username, password="another-secret-42"), username
         assert not client.login(username=username, password="hibachi-demo")
+
+
+@pytest.mark.parametrize("password", ["", "   "])
+def test_seed_refuses_a_blank_password(settings, password):
+    settings.DEBUG = True
+    before = counts()
+    with pytest.raises(CommandError, match="blank"):
+        seed("--password", password)
+    assert counts() == before

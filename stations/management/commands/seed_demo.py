@@ -27,6 +27,8 @@ class Command(BaseCommand):
                 "seed_demo creates users with a known password; it refuses to run with DEBUG off. "
                 "Pass --force if this really is a demo or staging database."
             )
+        if not password.strip():
+            raise CommandError("--password must not be blank: the demo users log in with it.")
         for step, builder in [*demo.STEPS, *bookings_demo.STEPS]:
             self.stdout.write(f"  {step}...", ending="")
             self.stdout.flush()
