@@ -68,9 +68,9 @@ class Station(models.Model):
     buffer_minutes = models.PositiveSmallIntegerField(
         default=60, help_text="Travel and set-up time kept free before and after each event."
     )
+    min_notice_hours = models.PositiveSmallIntegerField(default=48)
     # Each of these at 0 would close online booking without saying so (no day is open, no chef
     # may take an event, no party fits, every hold expires at once); `active` closes a station.
-    min_notice_hours = models.PositiveSmallIntegerField(default=48)
     booking_horizon_days = models.PositiveSmallIntegerField(
         default=180, validators=[MinValueValidator(1)]
     )
