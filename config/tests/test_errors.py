@@ -194,3 +194,24 @@ def test_a_nul_character_anywhere_in_a_json_body_is_a_400_not_a_500(api_client, 
     )
     assert response.status_code == 400
     assert response.json()["error"] == "parse_error"
+
+
+@pytest.mark.parametrize("depth", [33, 500, 100_000])
+@pytest.mark.parametrize("shape", ["list", "object"])
+def test_a_json_body_nested_too_deeply_is_a_400_not_a_500(api_client, db, depth, shape):
+    opening, closing = ("[", "]") if shape == "list" else ('{"a":', "}")
+    body = opening * depth + ("" if shape == "list" else "1") + closing * depth
+
+    response = api_client.post("/api/v1/quotes/", body, content_type="application/json")
+
+    assert_error(response, 400, "parse_error")
+    assert "32 levels" in response.json()["detail"]
+
+
+def test_json_nested_as_deep_as_allowed_is_parsed(api_client, db):
+    body = '{"station": "nowhere", "addons": ' + "[" * 31 + "]" * 31 + "}"
+
+    response = api_client.post("/api/v1/quotes/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "validation_error"  # parsed, then validated
