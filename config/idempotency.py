@@ -74,6 +74,8 @@ def idempotent(scope: str):
                 return handler(view, request, *args, **kwargs)
             if len(key) > 255:
                 raise ApiError("Idempotency-Key is too long (255 characters at most).")
+            if not key.isascii() or not key.isprintable():
+                raise ApiError("Idempotency-Key may hold only printable ASCII characters.")
             record = _claim(scope, key, _digest(request, kwargs))
             if record is not None:
                 response = Response(record.response_body, status=record.response_status)

@@ -15,6 +15,10 @@ from config.throttling import PublicThrottle, StaffThrottle
 from stations import tenancy
 from stations.models import ServiceZone, Station
 
+# A slug in a URL: anything else (a NUL, say, which PostgreSQL refuses in a query) is a 404
+# before it reaches the database. DRF's default, [^/.]+, lets any character through.
+SLUG_IN_URL = r"[-\w]+"
+
 
 class StationRolePermission(permissions.BasePermission):
     """Members may read what the tenancy rule shows them; writing needs `view.write_roles`."""
@@ -94,6 +98,7 @@ class PublicStationViewSet(PublicEndpointMixin, viewsets.ReadOnlyModelViewSet):
 
     serializer_class = PublicStationSerializer
     lookup_field = "slug"
+    lookup_value_regex = SLUG_IN_URL
     pagination_class = None
 
     def get_queryset(self):
@@ -163,6 +168,7 @@ class StaffStationViewSet(
     queryset = Station.objects.all()
     serializer_class = StaffStationSerializer
     lookup_field = "slug"
+    lookup_value_regex = SLUG_IN_URL
     write_roles = tenancy.SETTINGS_ROLES
     http_method_names = ["get", "patch", "head", "options"]
 

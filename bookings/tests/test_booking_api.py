@@ -171,6 +171,15 @@ def test_idempotency_key_replays_an_error_too(api_client, san_jose):
     assert again.json() == first.json()
 
 
+@pytest.mark.parametrize("key", ["k\x00y", "clé", "tab\there", "k" * 256])
+def test_an_idempotency_key_the_ledger_cannot_hold_is_400(api_client, san_jose, key):
+    response = create(api_client, booking_payload(san_jose), HTTP_IDEMPOTENCY_KEY=key)
+
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["detail"]
+    assert not Booking.objects.exists()
+
+
 def test_self_service_read_needs_the_token(api_client, san_jose, sacramento):
     body = create(api_client, booking_payload(san_jose)).json()
 

@@ -42,6 +42,12 @@ def test_public_zip_codes_are_unique_and_sorted(api_client, db):
     assert body["service_zip_codes"] == ["95100", "95150", "95200"]
 
 
+@pytest.mark.parametrize("slug", ["a%00b", "%00", "san%20jose"])
+def test_a_station_slug_no_station_can_have_is_404(staff_client, owner, api_client, slug):
+    assert_error(api_client.get(f"/api/v1/stations/{slug}/"), 404, "not_found")
+    assert_error(staff_client(owner).get(f"/api/v1/staff/stations/{slug}/"), 404, "not_found")
+
+
 def test_public_detail_of_inactive_station_is_404(api_client, db):
     StationFactory(slug="closed", active=False)
     assert_error(api_client.get("/api/v1/stations/closed/"), 404, "not_found")
