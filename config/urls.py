@@ -4,12 +4,14 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from bookings.feeds import chef_feed, station_feed
+from config.auth import admin_login
 
 admin.site.site_header = "Hibachi operations"
 admin.site.site_title = "Hibachi operations"
 admin.site.index_title = "Back office"
 
 urlpatterns = [
+    path("admin/login/", admin_login),  # before the admin's own: the same page, rate limited
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

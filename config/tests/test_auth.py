@@ -162,3 +162,34 @@ def test_limits_are_counted_in_redis_shared_by_every_process(api_client, world, 
     attempt(api_client)
     pattern = cache.make_key("throttle_auth_203.0.113.7") + "*"
     assert list(redis.Redis.from_url(settings.REDIS_URL).scan_iter(match=pattern))
+
+
+# --- the admin's login page shares the limit ------------------------------------------------
+
+
+def admin_attempt(client, password="guess", remote_addr="203.0.113.7"):
+    return client.post(
+        "/admin/login/",
+        {"username": CREDENTIALS["username"], "password": password, "next": "/admin/"},
+        REMOTE_ADDR=remote_addr,
+    )
+
+
+def test_admin_login_is_throttled_like_the_token_endpoint(client, world, auth_rate_3):
+    assert [admin_attempt(client).status_code for _ in range(3)] == [200, 200, 200]  # form errors
+
+    response = admin_attempt(client, password=CREDENTIALS["password"])
+
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 60
+    assert "Too many sign-in attempts" in response.content.decode()
+    assert "<form" in response.content.decode()  # the form again, to try later
+    assert "_auth_user_id" not in client.session  # the right password did not get in
+    assert admin_attempt(client, CREDENTIALS["password"], "203.0.113.8").status_code == 302
+
+
+def test_admin_and_api_attempts_count_together(client, api_client, world, auth_rate_3):
+    for _ in range(3):
+        attempt(api_client)
+    assert admin_attempt(client).status_code == 429
+    assert client.get("/admin/login/", REMOTE_ADDR="203.0.113.7").status_code == 200
