@@ -231,6 +231,12 @@ def validate_start(
     return starts_at
 
 
+def _slot_taken() -> Conflict:
+    """What a new booking gets when its slot's last free chef went to someone else: whether
+    the free-chef query saw it first or the database's no-overlap constraint did."""
+    return Conflict("That time was just taken. Please pick another slot.", code="slot_unavailable")
+
+
 def _pick_chef(
     station: Station,
     window: scheduling.EventWindow,
@@ -250,9 +256,7 @@ def _pick_chef(
         exclude_chef_id=exclude_chef_id,
     )
     if not free:
-        raise Conflict(
-            "That time was just taken. Please pick another slot.", code="slot_unavailable"
-        )
+        raise _slot_taken()
     if prefer in free:
         return prefer
     return min(free, key=lambda chef_id: (free[chef_id], chef_id))
@@ -340,9 +344,7 @@ def booking_create(
         except IntegrityError as exc:
             constraint = _constraint_of(exc)
             if constraint == "no_chef_double_booking":
-                raise Conflict(
-                    "That time was just taken. Please pick another slot.", code="slot_unavailable"
-                ) from exc
+                raise _slot_taken() from exc
             if "reference" not in constraint and not constraint.startswith("customer_"):
                 raise
             if attempt == 2:
