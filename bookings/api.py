@@ -19,7 +19,14 @@ from rest_framework.viewsets import ViewSet
 
 from bookings import pricing, scheduling, selectors, services
 from bookings import serializers as s
-from bookings.models import Booking, BookingEvent, BookingSource, BookingStatus, Customer
+from bookings.models import (
+    NO_PAYMENT_STATUSES,
+    Booking,
+    BookingEvent,
+    BookingSource,
+    BookingStatus,
+    Customer,
+)
 from config.exceptions import Conflict
 from config.idempotency import idempotent
 from payments import selectors as payment_selectors
@@ -123,11 +130,7 @@ def _create_booking(request, *, source: str, actor: services.Actor) -> Response:
 def _customer_payment(booking: Booking) -> dict | None:
     """The payment the customer can make now; a deposit intent that could not be created at
     booking time (Stripe unreachable) is created here."""
-    if booking.status not in (
-        BookingStatus.PENDING_DEPOSIT,
-        BookingStatus.CONFIRMED,
-        BookingStatus.COMPLETED,
-    ):
+    if booking.status in NO_PAYMENT_STATUSES:
         return None  # an ended booking takes no money
     payment = payment_selectors.open_payment(booking)
     if payment is None and booking.status == BookingStatus.PENDING_DEPOSIT:

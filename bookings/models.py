@@ -147,6 +147,11 @@ class BookingStatus(models.TextChoices):
 
 # Statuses that hold a chef's time (and so take part in the no-overlap constraint).
 ACTIVE_STATUSES = (BookingStatus.PENDING_DEPOSIT, BookingStatus.CONFIRMED)
+# Called off before the event (cancelled, or the hold expired): nothing is owed, and what is
+# still open for payment is withdrawn.
+CALLED_OFF_STATUSES = (BookingStatus.CANCELLED, BookingStatus.EXPIRED)
+# Takes no more money: called off, or the customer never showed.
+NO_PAYMENT_STATUSES = (*CALLED_OFF_STATUSES, BookingStatus.NO_SHOW)
 
 
 class BookingSource(models.TextChoices):
@@ -247,7 +252,7 @@ class Booking(models.Model):
     @property
     def balance_due_cents(self) -> int:
         """What the customer still owes: nothing once the booking is cancelled or expired."""
-        if self.status in (BookingStatus.CANCELLED, BookingStatus.EXPIRED):
+        if self.status in CALLED_OFF_STATUSES:
             return 0
         return max(0, self.total_cents - (self.amount_paid_cents - self.amount_refunded_cents))
 

@@ -25,7 +25,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from bookings import services as bookings
-from bookings.models import Booking, BookingStatus
+from bookings.models import CALLED_OFF_STATUSES, NO_PAYMENT_STATUSES, Booking, BookingStatus
 from bookings.notifications import notify_customer
 from bookings.policy import CancellationTerms
 from config.exceptions import ApiError
@@ -369,7 +369,7 @@ def bookings_with_open_payments_ended() -> list[int]:
     """Ended bookings (cancelled, expired) that still have payments waiting (sweeper input)."""
     return list(
         Booking.objects.filter(
-            status__in=[BookingStatus.CANCELLED, BookingStatus.EXPIRED],
+            status__in=CALLED_OFF_STATUSES,
             payments__status__in=OPEN_STATUSES,
         )
         .values_list("pk", flat=True)
@@ -600,7 +600,7 @@ def _mark_succeeded(payment: Payment, effects: _Effects) -> None:
     payment.succeeded = True
     _save(payment)
     booking = Booking.objects.select_related("station", "customer").get(pk=payment.booking_id)
-    if booking.status in (BookingStatus.CANCELLED, BookingStatus.EXPIRED, BookingStatus.NO_SHOW):
+    if booking.status in NO_PAYMENT_STATUSES:
         bookings.booking_note(
             booking=booking,
             actor=SYSTEM,
