@@ -11,6 +11,13 @@ def future_date(station, days: int = 10):
     return local_today(station) + timedelta(days=days)
 
 
+def next_weekday(station, weekday: int, *, at_least_days: int = 10) -> int:
+    """Days from today to the first `weekday` (0 = Monday) at least `at_least_days` ahead: for
+    tests whose prices depend on the weekday (weekend minimum), whatever day they run."""
+    first = future_date(station, at_least_days)
+    return at_least_days + (weekday - first.weekday()) % 7
+
+
 def booking_payload(station, *, days: int = 10, start: str = "17:00", **overrides) -> dict:
     body = {
         "station": station.slug,

@@ -7,7 +7,7 @@ from django.contrib.postgres.fields.ranges import DateTimeTZRange
 from django.db import IntegrityError, transaction
 
 from bookings.models import Booking, BookingEvent, BookingStatus, Customer
-from bookings.tests.helpers import booking_payload, future_date
+from bookings.tests.helpers import booking_payload, future_date, next_weekday
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,8 @@ def manage(client, body, path="", method="get", data=None):
 
 
 def test_create_returns_the_contract_and_holds_a_chef(api_client, san_jose):
-    response = create(api_client, booking_payload(san_jose))
+    saturday = next_weekday(san_jose, 5)  # the weekend minimum applies, whatever day it is
+    response = create(api_client, booking_payload(san_jose, days=saturday))
 
     assert response.status_code == 201, response.json()
     body = response.json()
