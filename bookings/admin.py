@@ -111,14 +111,32 @@ class BookingAdmin(StationScopedAdmin):
     date_hierarchy = "event_date"
     ordering = ["-event_date", "start_time"]
     inlines = [BookingEventInline]
-    actions = ["confirm_selected", "cancel_selected", "reassign_selected", "request_balance"]
+    actions = [
+        "confirm_selected",
+        "cancel_selected",
+        "reassign_selected",
+        "request_balance",
+        "apply_submitted_contact",
+    ]
     fieldsets = [
         (None, {"fields": ["reference", "station", "status", "source", "chef"]}),
         (
             "When",
             {"fields": ["event_date", "start_time", "starts_at", "ends_at", "hold_expires_at"]},
         ),
-        ("Party", {"fields": ["customer", "adults", "children", "addon_codes", "notes"]}),
+        (
+            "Party",
+            {
+                "fields": [
+                    "customer",
+                    "submitted_contact",
+                    "adults",
+                    "children",
+                    "addon_codes",
+                    "notes",
+                ]
+            },
+        ),
         ("Where", {"fields": ["address_line1", "address_line2", "city", "state", "zip_code"]}),
         (
             "Money (cents)",
@@ -135,6 +153,8 @@ class BookingAdmin(StationScopedAdmin):
                     "deposit_cents",
                     "amount_paid_cents",
                     "amount_refunded_cents",
+                    "amount_refund_pending_cents",
+                    "credit_display",
                 ]
             },
         ),
@@ -180,6 +200,10 @@ class BookingAdmin(StationScopedAdmin):
                 )
             except ApiError as exc:  # taken meanwhile, after the form's own check
                 self.message_user(request, str(exc.detail), messages.ERROR)
+
+    @admin.display(description="credit owed to the customer")
+    def credit_display(self, booking):
+        return f"{booking.credit_cents / 100:,.2f} {booking.currency}"
 
     @admin.display(description="guests")
     def guests_display(self, booking):
@@ -244,6 +268,15 @@ class BookingAdmin(StationScopedAdmin):
             queryset,
             lambda b, actor: payments.payment_request_balance(booking=b, actor=actor),
             "sent a balance request",
+        )
+
+    @admin.action(description="Update the customer from the contact given with the booking")
+    def apply_submitted_contact(self, request, queryset):
+        self._run(
+            request,
+            queryset.select_related("customer"),
+            lambda b, actor: services.customer_apply_submitted_contact(booking=b, actor=actor),
+            "applied to their customer",
         )
 
     # --- Calendar ---------------------------------------------------------------------------

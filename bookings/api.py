@@ -133,7 +133,11 @@ def _customer_payment(booking: Booking) -> dict | None:
     if booking.status in NO_PAYMENT_STATUSES:
         return None  # an ended booking takes no money
     payment = payment_selectors.open_payment(booking)
-    if payment is None and booking.status == BookingStatus.PENDING_DEPOSIT:
+    if (
+        payment is None
+        and booking.status == BookingStatus.PENDING_DEPOSIT
+        and not booking.payments.filter(kind="deposit").exists()
+    ):
         try:
             payment = payments.payment_for_deposit(booking=booking)
         except stripe_client.StripeError:
@@ -200,10 +204,12 @@ class BookingManageViewSet(PublicEndpointMixin, ViewSet):
         booking = self._booking(request, reference)
         data = s.RescheduleRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        booking, _ = services.booking_reschedule(
+        booking, _ = payments.booking_reschedule_with_payments(
             booking=booking, actor=services.CUSTOMER, **data.validated_data
         )
-        return Response(s.BookingSerializer(booking).data)
+        booking.refresh_from_db()
+        context = {"payment": _customer_payment(booking)}
+        return Response(s.BookingSerializer(booking, context=context).data)
 
 
 # --- Staff -----------------------------------------------------------------------------------
@@ -260,13 +266,17 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
 
     def _transition(self, request, to_status):
         booking = self.get_object()
-        data = s.TransitionSerializer(data=request.data)
+        serializer = s.CancelBySerializer if to_status == BookingStatus.CANCELLED else None
+        data = (serializer or s.TransitionSerializer)(data=request.data)
         data.is_valid(raise_exception=True)
         actor = services.Actor.of(request.user)
         reason = data.validated_data["reason"]
         if to_status == BookingStatus.CANCELLED:
             booking, _, _ = payments.booking_cancel_with_refund(
-                booking=booking, actor=actor, reason=reason
+                booking=booking,
+                actor=actor,
+                reason=reason,
+                refund_cents=data.validated_data.get("refund_cents"),
             )
             booking.refresh_from_db()
         else:
@@ -280,7 +290,7 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
     def confirm(self, request, pk=None):
         return self._transition(request, BookingStatus.CONFIRMED)
 
-    @extend_schema(request=s.TransitionSerializer, responses=s.StaffBookingSerializer)
+    @extend_schema(request=s.CancelBySerializer, responses=s.StaffBookingSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return self._transition(request, BookingStatus.CANCELLED)
@@ -323,9 +333,10 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
         booking = self.get_object()
         data = s.RescheduleRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        booking, _ = services.booking_reschedule(
+        booking, _ = payments.booking_reschedule_with_payments(
             booking=booking, actor=services.Actor.of(request.user), **data.validated_data
         )
+        booking.refresh_from_db()
         return Response(s.StaffBookingSerializer(booking).data)
 
 

@@ -207,6 +207,12 @@ class Booking(models.Model):
     deposit_cents = models.PositiveIntegerField()
     amount_paid_cents = models.PositiveIntegerField(default=0)
     amount_refunded_cents = models.PositiveIntegerField(default=0)
+    amount_refund_pending_cents = models.PositiveIntegerField(
+        default=0, help_text="Refunds sent to Stripe and not yet confirmed by it."
+    )
+    # The contact as the booking request gave it. A public request never changes a matched
+    # customer's stored contact or consent; staff see here what differs and may apply it.
+    submitted_contact = models.JSONField(default=dict, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -250,11 +256,36 @@ class Booking(models.Model):
         return self.reference
 
     @property
+    def net_paid_cents(self) -> int:
+        """The money the business holds for this booking: paid, less refunds made or sent."""
+        return (
+            self.amount_paid_cents - self.amount_refunded_cents - self.amount_refund_pending_cents
+        )
+
+    @property
     def balance_due_cents(self) -> int:
         """What the customer still owes: nothing once the booking is cancelled or expired."""
         if self.status in CALLED_OFF_STATUSES:
             return 0
-        return max(0, self.total_cents - (self.amount_paid_cents - self.amount_refunded_cents))
+        return max(0, self.total_cents - self.net_paid_cents)
+
+    @property
+    def credit_cents(self) -> int:
+        """Money held above the total (a cheaper reschedule, a payment made twice): owed to the
+        customer until it is refunded. Nothing for a called-off booking, whose money the
+        cancellation policy settles."""
+        if self.status in CALLED_OFF_STATUSES:
+            return 0
+        return max(0, self.net_paid_cents - self.total_cents)
+
+    @property
+    def contact_differs(self) -> bool:
+        """Whether the contact given with the request differs from the customer's record."""
+        given, c = self.submitted_contact or {}, self.customer
+        stored = {"name": c.name, "email": c.email, "phone": c.phone, "sms_opt_in": c.sms_opt_in}
+        return any(
+            given.get(k) not in (None, "", stored[k]) for k in ("name", "email", "phone")
+        ) or (given.get("sms_opt_in") is True and not c.sms_opt_in)
 
     @property
     def guests(self) -> int:

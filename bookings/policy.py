@@ -6,7 +6,9 @@ Cancel: at least `deposit_forfeit_hours` before the event, everything paid is re
 that window the deposit is kept and anything paid beyond it is refunded.
 Reschedule: the first reschedule asked at least `free_reschedule_notice_hours` before the event
 is free; any other pays the price list's change fee. Money already paid stays on the booking
-(the reschedule credit).
+(the reschedule credit); what it holds above the new total is refunded.
+Once the event has started the customer can neither cancel nor reschedule; staff record what
+happened (completed, no-show, or a cancellation with a refund they choose).
 """
 
 from dataclasses import asdict, dataclass
@@ -23,7 +25,8 @@ class CancellationTerms:
     hours_before: int
     refund_cents: int
     forfeit_cents: int
-    rule: str  # "full_refund" or "deposit_forfeited"
+    rule: str  # "full_refund", "deposit_forfeited" or "event_started" (staff decide)
+    allowed: bool = True  # whether the customer may still do it themselves
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -34,7 +37,8 @@ class RescheduleTerms:
     hours_before: int
     free: bool
     fee_cents: int
-    rule: str  # "free_reschedule", "change_fee"
+    rule: str  # "free_reschedule", "change_fee" or "event_started"
+    allowed: bool = True
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -45,9 +49,17 @@ def _hours_before(booking: Booking, now: datetime | None) -> int:
     return int(seconds // 3600)
 
 
+def event_started(booking: Booking, now: datetime | None = None) -> bool:
+    return (now or timezone.now()) >= booking.starts_at
+
+
 def cancellation_terms(booking: Booking, now: datetime | None = None) -> CancellationTerms:
+    """What cancelling now gives back. `paid` is what the business holds: refunds already sent
+    (even if Stripe has not confirmed them yet) are not counted twice."""
     hours = _hours_before(booking, now)
-    paid = booking.amount_paid_cents - booking.amount_refunded_cents
+    paid = max(0, booking.net_paid_cents)
+    if event_started(booking, now):
+        return CancellationTerms(hours, 0, paid, "event_started", allowed=False)
     if hours >= booking.station.deposit_forfeit_hours:
         return CancellationTerms(hours, paid, 0, "full_refund")
     forfeit = min(booking.deposit_cents, paid)
@@ -56,6 +68,8 @@ def cancellation_terms(booking: Booking, now: datetime | None = None) -> Cancell
 
 def reschedule_terms(booking: Booking, now: datetime | None = None) -> RescheduleTerms:
     hours = _hours_before(booking, now)
+    if event_started(booking, now):
+        return RescheduleTerms(hours, False, 0, "event_started", allowed=False)
     if booking.reschedule_count == 0 and hours >= booking.station.free_reschedule_notice_hours:
         return RescheduleTerms(hours, True, 0, "free_reschedule")
     return RescheduleTerms(

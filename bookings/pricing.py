@@ -20,6 +20,7 @@ from bookings.models import AddOn, AddOnPricing, PriceList
 from config.exceptions import ApiError
 from stations.models import Station
 
+MINIMUM_SPEND = "minimum_spend"
 WEEKEND_DAYS = {4, 5, 6}  # Friday, Saturday, Sunday (date.weekday())
 
 
@@ -117,14 +118,23 @@ def quote(
     children: int,
     zip_code: str,
     addon_codes: list[str],
+    sold_lines: list[dict] | None = None,
+    travel_fee_cents: int | None = None,
 ) -> Quote:
-    """Price an event. Raises ApiError for an unknown add-on or a ZIP outside the service area."""
+    """Price an event. Raises ApiError for an unknown add-on or a ZIP outside the service area.
+
+    Re-pricing a booking for another date (a reschedule) passes what it was sold with: its
+    `sold_lines` (people and add-ons, even an add-on retired since, at the prices of the sale)
+    and its `travel_fee_cents`; only the minimum spend and the rates follow the new date."""
     prices = price_list_for(station)
     guests = adults + children
-    lines = [QuoteLine("adult", "Adult", adults, adults * prices.adult_price_cents)]
-    if children:
-        lines.append(QuoteLine("child", "Child", children, children * prices.child_price_cents))
-    lines += _addon_lines(station, addon_codes, guests)
+    if sold_lines is not None:
+        lines = [QuoteLine(**line) for line in sold_lines if line["code"] != MINIMUM_SPEND]
+    else:
+        lines = [QuoteLine("adult", "Adult", adults, adults * prices.adult_price_cents)]
+        if children:
+            lines.append(QuoteLine("child", "Child", children, children * prices.child_price_cents))
+        lines += _addon_lines(station, addon_codes, guests)
 
     minimum = (
         prices.minimum_weekend_cents
@@ -133,10 +143,12 @@ def quote(
     )
     food = sum(line.amount_cents for line in lines)
     if food < minimum:
-        lines.append(QuoteLine("minimum_spend", "Minimum spend top-up", 1, minimum - food))
+        lines.append(QuoteLine(MINIMUM_SPEND, "Minimum spend top-up", 1, minimum - food))
 
     subtotal = sum(line.amount_cents for line in lines)
-    travel_fee = travel_fee_for(station, zip_code)
+    if travel_fee_cents is None:
+        travel_fee_cents = travel_fee_for(station, zip_code)
+    travel_fee = travel_fee_cents
     gratuity = (
         percent_of(subtotal, prices.gratuity_bp) if guests >= prices.gratuity_min_guests else 0
     )

@@ -192,6 +192,7 @@ class BookingSerializer(ModelSerializer):
     customer = serializers.SerializerMethodField()
     lines = QuoteLineSerializer(source="quote_lines", many=True)
     balance_due_cents = serializers.IntegerField()
+    credit_cents = serializers.IntegerField(help_text="Paid above the total: owed back.")
     payment = serializers.SerializerMethodField()
     policy = serializers.SerializerMethodField()
 
@@ -223,6 +224,7 @@ class BookingSerializer(ModelSerializer):
             "amount_paid_cents",
             "amount_refunded_cents",
             "balance_due_cents",
+            "credit_cents",
             "hold_expires_at",
             "payment",
             "policy",
@@ -241,6 +243,12 @@ class BookingSerializer(ModelSerializer):
         }
 
     def get_customer(self, booking) -> dict:
+        """The contact as the booking request gave it: a public answer never reads back what
+        is stored about a customer the request matched (bookings made before that record
+        show the customer's own)."""
+        given = booking.submitted_contact
+        if given:
+            return {k: given.get(k, "") for k in ("name", "email", "phone", "sms_opt_in")}
         c = booking.customer
         return {"name": c.name, "email": c.email, "phone": c.phone, "sms_opt_in": c.sms_opt_in}
 
@@ -283,6 +291,11 @@ class StaffBookingSerializer(BookingSerializer):
     customer_id = serializers.IntegerField()
     source = serializers.CharField()
     created_at = serializers.DateTimeField()
+    submitted_contact = serializers.JSONField(
+        help_text="The contact as the booking request gave it (the customer record is not "
+        "changed by a public request; apply it from the admin when it is right)."
+    )
+    contact_differs = serializers.BooleanField()
 
     class Meta(BookingSerializer.Meta):
         fields = [
@@ -291,10 +304,17 @@ class StaffBookingSerializer(BookingSerializer):
             "chef",
             "chef_name",
             "customer_id",
+            "submitted_contact",
+            "contact_differs",
             "source",
             "reschedule_count",
             "created_at",
         ]
+
+    def get_customer(self, booking) -> dict:
+        """Staff see the customer record."""
+        c = booking.customer
+        return {"name": c.name, "email": c.email, "phone": c.phone, "sms_opt_in": c.sms_opt_in}
 
 
 class StaffBookingDetailSerializer(StaffBookingSerializer):
@@ -310,6 +330,16 @@ class StaffBookingCreateSerializer(BookingRequestSerializer):
 
 class ReassignSerializer(Serializer):
     chef = serializers.IntegerField()
+
+
+class CancelBySerializer(Serializer):
+    reason = serializers.CharField(max_length=300, allow_blank=True, default="")
+    refund_cents = serializers.IntegerField(
+        min_value=0,
+        required=False,
+        help_text="Leave out to refund what the cancellation policy gives back; after the "
+        "event has started the policy gives nothing back and staff choose (default 0).",
+    )
 
 
 class TransitionSerializer(Serializer):

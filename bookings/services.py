@@ -61,6 +61,11 @@ class Actor:
     def of(cls, user) -> "Actor":
         return cls(user=user, label=user.get_username())
 
+    @property
+    def is_customer(self) -> bool:
+        """The customer through their booking link or the public booking form (no login)."""
+        return self.user is None and self.label == "customer"
+
 
 CUSTOMER = Actor(label="customer")
 SYSTEM = Actor(label="system")
@@ -87,6 +92,13 @@ def _lock_days(station_id: int, days: list[date]) -> None:
     with connection.cursor() as cursor:
         for day in sorted(set(days)):
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [station_id, day.toordinal()])
+
+
+def _event_started(what: str) -> Conflict:
+    return Conflict(
+        f"The event has started: it can no longer be {what} here. Please call the station.",
+        code="event_started",
+    )
 
 
 def _constraint_of(exc: IntegrityError) -> str:
@@ -141,16 +153,16 @@ WITH found AS (
        FOR UPDATE
 ), updated AS (
     UPDATE bookings_customer c
-       SET name = CASE WHEN %(name)s <> '' THEN %(name)s ELSE c.name END,
-           email = CASE WHEN c.email = '' AND NOT EXISTS (
+       SET name = CASE WHEN %(update)s AND %(name)s <> '' THEN %(name)s ELSE c.name END,
+           email = CASE WHEN %(update)s AND c.email = '' AND NOT EXISTS (
                        SELECT 1 FROM bookings_customer o
                         WHERE o.station_id = c.station_id AND o.email = %(email)s)
                    THEN %(email)s ELSE c.email END,
-           phone = CASE WHEN c.phone = '' AND NOT EXISTS (
+           phone = CASE WHEN %(update)s AND c.phone = '' AND NOT EXISTS (
                        SELECT 1 FROM bookings_customer o
                         WHERE o.station_id = c.station_id AND o.phone = %(phone)s)
                    THEN %(phone)s ELSE c.phone END,
-           sms_opt_in = c.sms_opt_in OR %(sms_opt_in)s,
+           sms_opt_in = c.sms_opt_in OR (%(update)s AND %(sms_opt_in)s),
            updated_at = now()
       FROM found
      WHERE c.id = found.id
@@ -171,11 +183,18 @@ _CUSTOMER_UPSERT_SQL = _CUSTOMER_UPSERT_SQL.format(columns=selectors.columns_sql
 
 
 def customer_upsert(
-    *, station: Station, name: str, email: str = "", phone: str = "", sms_opt_in: bool = False
+    *,
+    station: Station,
+    name: str,
+    email: str = "",
+    phone: str = "",
+    sms_opt_in: bool = False,
+    update_existing: bool = True,
 ) -> Customer:
-    """The station's customer with this e-mail or phone (e-mail wins), created if new. A match
-    gets the new name and sms consent, and the e-mail or phone it lacked unless another customer
-    of the station already has it.
+    """The station's customer with this e-mail or phone (e-mail wins), created if new. With
+    `update_existing` (staff, who know who they are talking to) a match gets the new name and
+    sms consent, and the e-mail or phone it lacked unless another customer of the station
+    already has it; without it (an unauthenticated request) a match is left exactly as stored.
 
     One statement, no savepoint (this runs inside the booking's transaction): the lookup, the
     update and an INSERT ... ON CONFLICT DO NOTHING. A concurrent request creating the same
@@ -187,6 +206,7 @@ def customer_upsert(
         "email": (email or "").strip().lower(),
         "phone": phone or "",
         "sms_opt_in": bool(sms_opt_in),
+        "update": bool(update_existing),
     }
     if not params["email"] and not params["phone"]:
         return Customer.objects.create(station=station, name=name, sms_opt_in=bool(sms_opt_in))
@@ -200,6 +220,42 @@ def customer_upsert(
 
 
 # --- Creating a booking ----------------------------------------------------------------------
+
+
+def _submitted(customer: dict) -> dict:
+    """The contact as the request gave it (normalised like the customer row)."""
+    return {
+        "name": customer.get("name", ""),
+        "email": (customer.get("email") or "").strip().lower(),
+        "phone": customer.get("phone") or "",
+        "sms_opt_in": bool(customer.get("sms_opt_in")),
+    }
+
+
+def customer_apply_submitted_contact(*, booking: Booking, actor: Actor) -> Customer:
+    """Staff accept the contact a booking request gave as the customer's own: name, e-mail and
+    phone where given, and sms consent when it was given. 409 when another customer of the
+    station has that e-mail or phone."""
+    given = booking.submitted_contact or {}
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=booking.customer_id)
+        before = {"name": customer.name, "email": customer.email, "phone": customer.phone}
+        for field in ("name", "email", "phone"):
+            if given.get(field):
+                setattr(customer, field, given[field])
+        customer.sms_opt_in = customer.sms_opt_in or bool(given.get("sms_opt_in"))
+        try:
+            with transaction.atomic():
+                customer.save()
+        except IntegrityError as exc:
+            raise Conflict("Another customer of this station has that e-mail or phone.") from exc
+        booking_note(
+            booking=booking,
+            actor=actor,
+            reason="customer contact updated from this booking",
+            data={"before": before},
+        )
+    return customer
 
 
 def validate_start(
@@ -315,6 +371,7 @@ def booking_create(
         zip_code=address["zip_code"],
         notes=notes,
         source=source,
+        submitted_contact=_submitted(customer),
         hold_expires_at=now + timedelta(minutes=station.hold_minutes),
         currency=quote.currency,
         quote_lines=[line.__dict__ for line in quote.lines],
@@ -334,7 +391,9 @@ def booking_create(
                 _lock_days(station.pk, [event_date])
                 chef_id = _pick_chef(station, window, event_date)
                 booking.chef_id = chef_id
-                booking.customer = customer_upsert(station=station, **customer)
+                booking.customer = customer_upsert(
+                    station=station, update_existing=not actor.is_customer, **customer
+                )
                 booking.save(force_insert=True)
                 _record(
                     booking, actor=actor, from_status="", to_status=booking.status, reason="created"
@@ -378,6 +437,8 @@ def booking_transition(
         )
     if to_status in AFTER_EVENT_STATUSES and now < booking.starts_at:
         raise Conflict("The event has not started yet.", code="invalid_transition")
+    if to_status == BookingStatus.CANCELLED and actor.is_customer and now >= booking.starts_at:
+        raise _event_started("cancelled")
     with transaction.atomic():
         changed = Booking.objects.filter(pk=booking.pk, status=from_status).update(
             status=to_status, hold_expires_at=None, updated_at=now
@@ -401,7 +462,8 @@ def booking_cancel(
     *, booking: Booking, actor: Actor, reason: str = "", now: datetime | None = None
 ) -> tuple[Booking, CancellationTerms]:
     """Cancel under the station's policy; the terms (refund, forfeit) are recorded on the
-    history line. Frees the chef."""
+    history line. Frees the chef. The customer cannot once the event has started (409
+    event_started); staff still can, and choose the refund themselves (payments)."""
     terms = cancellation_terms(booking, now)
     booking = booking_transition(
         booking=booking,
@@ -517,11 +579,15 @@ def booking_reschedule(
     now: datetime | None = None,
 ) -> tuple[Booking, dict]:
     """Move an active booking to a new date and time under the station's policy: keep its chef
-    when free, else another free chef; re-price for the new date; add the change fee when due.
-    Payments made stay on the booking (the reschedule credit)."""
+    when free, else another free chef; re-price for the new date (the people, add-ons and
+    travel fee as sold; the minimum spend and rates of the new date); add the change fee when
+    due. Payments made stay on the booking (the reschedule credit; payments refunds what
+    exceeds the new total). Refused for everyone once the event has started."""
     now = now or timezone.now()
     if not booking.is_active:
         raise Conflict("Only active bookings can be rescheduled.", code="invalid_transition")
+    if now >= booking.starts_at:
+        raise _event_started("rescheduled")
     station = booking.station
     terms = reschedule_terms(booking, now)
     starts_at = validate_start(
@@ -538,6 +604,8 @@ def booking_reschedule(
         children=booking.children,
         zip_code=booking.zip_code,
         addon_codes=booking.addon_codes,
+        sold_lines=booking.quote_lines,
+        travel_fee_cents=booking.travel_fee_cents,
     )
     window = scheduling.event_window(station, starts_at, booking.guests)
     with transaction.atomic():
@@ -545,6 +613,8 @@ def booking_reschedule(
         locked = Booking.objects.select_for_update().get(pk=booking.pk)
         if locked.status != booking.status or locked.reschedule_count != booking.reschedule_count:
             raise Conflict("The booking was changed meanwhile; reload it.", code="conflict")
+        if now >= locked.starts_at:
+            raise _event_started("rescheduled")
         chef_id = _pick_chef(
             station, window, event_date, prefer=locked.chef_id, exclude_booking_id=locked.pk
         )
@@ -580,11 +650,14 @@ def booking_reschedule(
 # --- Money (written by the payments app) and history notes --------------------------------
 
 
-def booking_set_payment_totals(*, booking_id: int, paid_cents: int, refunded_cents: int) -> None:
+def booking_set_payment_totals(
+    *, booking_id: int, paid_cents: int, refunded_cents: int, refund_pending_cents: int = 0
+) -> None:
     """Record what the booking's payments add up to (payments computes the sums)."""
     Booking.objects.filter(pk=booking_id).update(
         amount_paid_cents=paid_cents,
         amount_refunded_cents=refunded_cents,
+        amount_refund_pending_cents=refund_pending_cents,
         updated_at=timezone.now(),
     )
 

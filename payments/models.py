@@ -42,6 +42,9 @@ class Payment(models.Model):
     offline = models.BooleanField(
         default=False, help_text="Made without Stripe (no STRIPE_SECRET_KEY): not real money."
     )
+    off_session = models.BooleanField(
+        default=False, help_text="Charged to the card saved with the deposit (automatic balance)."
+    )
     status = models.CharField(
         max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
     )
@@ -103,6 +106,11 @@ class Refund(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
     requested_by_label = models.CharField(max_length=40)
+    by_policy = models.BooleanField(
+        default=False,
+        help_text="Ordered by the station's policy (a cancellation, credit above the total), "
+        "not chosen by a person; does not count against a manager's refund limit.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -117,6 +125,11 @@ class EventOutcome(models.TextChoices):
     PROCESSED = "processed", "Processed"
     IGNORED = "ignored", "Ignored (type not handled or object unknown)"
     FAILED = "failed", "Failed (will be retried)"
+    REJECTED = "rejected", "Rejected (does not match our payment: review)"
+
+
+# Outcomes that are final: the row is never applied again (rejected rows wait for staff).
+FINAL_OUTCOMES = (EventOutcome.PROCESSED, EventOutcome.IGNORED, EventOutcome.REJECTED)
 
 
 class StripeEvent(models.Model):

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from bookings.models import Booking
+from bookings.models import NO_PAYMENT_STATUSES, Booking
 from payments import stripe_client
 from payments.models import OPEN_STATUSES, Payment
 
@@ -23,5 +23,15 @@ def payment_block(payment: Payment | None) -> dict | None:
 
 
 def open_payment(booking: Booking) -> Payment | None:
-    """The booking's payment still waiting for the customer, newest first."""
-    return booking.payments.filter(status__in=OPEN_STATUSES).order_by("-created_at").first()
+    """The booking's payment still waiting for the customer, newest first, never one asking
+    for more than is due (a stale intent the sweeper has not withdrawn yet is not offered)."""
+    if booking.status in NO_PAYMENT_STATUSES:
+        return None
+    return (
+        booking.payments.filter(
+            status__in=OPEN_STATUSES,
+            amount_cents__lte=booking.balance_due_cents,
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )

@@ -21,16 +21,17 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DataError, IntegrityError, connection, transaction
-from django.db.models import Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from bookings import services as bookings
-from bookings.models import CALLED_OFF_STATUSES, NO_PAYMENT_STATUSES, Booking, BookingStatus
+from bookings.models import NO_PAYMENT_STATUSES, Booking, BookingStatus
 from bookings.notifications import notify_customer
 from bookings.policy import CancellationTerms
 from config.exceptions import ApiError
 from payments import stripe_client
 from payments.models import (
+    FINAL_OUTCOMES,
     OPEN_STATUSES,
     EventOutcome,
     Payment,
@@ -41,7 +42,7 @@ from payments.models import (
     StripeEvent,
 )
 from stations import tenancy
-from stations.models import Role, Station
+from stations.models import Membership, Role
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,10 @@ def booking_create_with_deposit(**booking_fields) -> tuple[Booking, str, Payment
 
 def payment_request_balance(*, booking: Booking, actor: bookings.Actor) -> Payment:
     """A PaymentIntent for what is still due, and a message to the customer with the link.
-    Idempotent per amount: asking twice for the same balance gives the same intent."""
+    Asking twice for the same balance while it is open gives the same intent; once it was
+    paid and refunded (or withdrawn), asking again makes a new one. Whatever else was still
+    open for payment (the deposit, an older request) is withdrawn: this one covers it all."""
+    booking.refresh_from_db()
     due = booking.balance_due_cents
     if due <= 0:
         raise ApiError("Nothing is due on this booking.", code="nothing_due", status_code=409)
@@ -139,8 +143,8 @@ def payment_request_balance(*, booking: Booking, actor: bookings.Actor) -> Payme
             code="invalid_transition",
             status_code=409,
         )
-    key = f"booking-{booking.reference}-balance-{due}"
-    payment = _balance_payment(booking, due, key)
+    payment = _balance_payment(booking, due)
+    payments_withdraw_stale(booking=booking, keep=payment)
     bookings.booking_note(
         booking=booking,
         actor=actor,
@@ -158,16 +162,26 @@ def payment_request_balance(*, booking: Booking, actor: bookings.Actor) -> Payme
     return payment
 
 
-def _balance_payment(
-    booking: Booking, due: int, key: str, saved_card: tuple | None = None
-) -> Payment:
-    existing = (
-        booking.payments.filter(kind=PaymentKind.BALANCE, amount_cents=due)
-        .exclude(status=PaymentStatus.FAILED)
-        .first()
-    )
+def _balance_payment(booking: Booking, due: int, saved_card: tuple | None = None) -> Payment:
+    """The open balance intent for exactly `due` of this kind (a request for the customer to
+    pay, or a charge of the saved card), else a new one.
+
+    The Stripe idempotency key counts the booking's balance payments, so a retry after Stripe
+    answered but before our row was stored gets the same intent, while a new request after
+    the last one was paid and refunded, or withdrawn, gets a new one (reusing a key would
+    bring back the old, finished intent)."""
+    off_session = saved_card is not None
+    existing = booking.payments.filter(
+        kind=PaymentKind.BALANCE,
+        amount_cents=due,
+        off_session=off_session,
+        status__in=OPEN_STATUSES,
+    ).first()
     if existing is not None:
         return existing
+    number = booking.payments.filter(kind=PaymentKind.BALANCE).count() + 1
+    kind = "autobalance" if off_session else "balance"
+    key = f"booking-{booking.reference}-{kind}-{number}-{due}"
     intent = stripe_client.create_payment_intent(
         amount_cents=due,
         currency=booking.currency,
@@ -185,6 +199,7 @@ def _balance_payment(
             "currency": booking.currency,
             "client_secret": intent.client_secret,
             "offline": stripe_client.is_offline(),
+            "off_session": off_session,
         },
     )
     return payment
@@ -192,7 +207,10 @@ def _balance_payment(
 
 def payment_charge_saved_card(*, booking: Booking) -> Payment | None:
     """Charge the balance to the card saved with the deposit (the station's automatic option);
-    None when there is no saved card or nothing due. Safe to retry: same key, same intent."""
+    None when there is no saved card or nothing due. Safe to retry: same key, same intent.
+    A balance request still open for the customer does not stop it (it is withdrawn once
+    the card is charged)."""
+    booking.refresh_from_db()
     due = booking.balance_due_cents
     deposit = (
         booking.payments.filter(kind=PaymentKind.DEPOSIT, succeeded=True)
@@ -202,28 +220,63 @@ def payment_charge_saved_card(*, booking: Booking) -> Payment | None:
     if due <= 0 or deposit is None or not deposit.stripe_customer_id:
         return None
     card = (deposit.stripe_customer_id, deposit.stripe_payment_method_id)
-    return _balance_payment(booking, due, f"booking-{booking.reference}-autobalance-{due}", card)
+    return _balance_payment(booking, due, card)
 
 
 # --- Refunds ---------------------------------------------------------------------------------
 
 
-def _check_refund_role(user, station: Station, amount_cents: int) -> None:
+def _refunded_by_managers(booking_id: int, station_id: int) -> int:
+    """What the station's managers have chosen to refund on this booking (policy refunds and
+    failed ones aside): the manager limit applies to this sum, not to each request."""
+    managers = Membership.objects.filter(station_id=station_id, role=Role.MANAGER).values("user")
+    return (
+        Refund.objects.filter(
+            payment__booking_id=booking_id, by_policy=False, requested_by__in=managers
+        )
+        .exclude(status=RefundStatus.FAILED)
+        .aggregate(total=Sum("amount_cents"))["total"]
+        or 0
+    )
+
+
+def _check_refund_role(user, booking: Booking, amount_cents: int) -> None:
+    """Owners and superusers refund anything; managers up to the station's limit per booking
+    in total; nobody else. Call with the booking's payments locked when the sum matters."""
+    station = booking.station
     if tenancy.is_superuser(user):
         return
     role = tenancy.role_at(user, station.pk)
     if role == Role.OWNER:
         return
-    if role == Role.MANAGER and amount_cents <= station.manager_refund_limit_cents:
-        return
-    if role == Role.MANAGER:
-        limit = station.manager_refund_limit_cents / 100
+    if role != Role.MANAGER:
         raise ApiError(
-            f"Managers can refund up to {limit:,.2f}; ask an owner.",
+            "Your role cannot issue refunds.", code="refund_not_allowed", status_code=403
+        )
+    limit = station.manager_refund_limit_cents
+    before = _refunded_by_managers(booking.pk, station.pk)
+    if before + amount_cents > limit:
+        raise ApiError(
+            f"Managers can refund up to {limit / 100:,.2f} on one booking "
+            f"({before / 100:,.2f} already); ask an owner.",
             code="refund_over_limit",
             status_code=403,
         )
-    raise ApiError("Your role cannot issue refunds.", code="refund_not_allowed", status_code=403)
+
+
+def _pending_refunds(payment: Payment) -> int:
+    """Refunds of this payment sent (or being sent) to Stripe, not yet confirmed by it."""
+    return (
+        payment.refunds.filter(status=RefundStatus.PENDING).aggregate(total=Sum("amount_cents"))[
+            "total"
+        ]
+        or 0
+    )
+
+
+def refundable_now(payment: Payment) -> int:
+    """What can still be refunded: paid, less refunds done and refunds in flight."""
+    return max(0, payment.refundable_cents - _pending_refunds(payment))
 
 
 def payment_refund(
@@ -236,14 +289,19 @@ def payment_refund(
     check_role: bool = True,
 ) -> Refund:
     """Refund part or all of a paid payment. Role-limited (agents cannot; managers up to the
-    station's limit; owners any) unless the station's policy orders it (check_role=False).
-    Idempotent per key: the same key returns the first refund. Stripe reports completion
-    through charge.refunded; offline refunds complete at once."""
-    station = payment.booking.station
+    station's limit on the booking in total; owners any) unless the station's policy orders
+    it (check_role=False). Idempotent per key: the same key returns the first refund. Stripe
+    reports completion through charge.refunded; offline refunds complete at once.
+
+    Locking: all the booking's payments, in id order (the event processor locks a payment
+    before it writes the booking, so this order cannot deadlock with it); two concurrent
+    refunds of one booking see each other's rows."""
+    booking = payment.booking
     if check_role:
-        _check_refund_role(actor.user, station, amount_cents)
+        _check_refund_role(actor.user, booking, amount_cents)  # early, without locks
     with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        list(Payment.objects.select_for_update().filter(booking_id=booking.pk).order_by("pk"))
+        locked = Payment.objects.get(pk=payment.pk)
         existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             if (existing.payment_id, existing.amount_cents) != (locked.pk, amount_cents):
@@ -253,13 +311,9 @@ def payment_refund(
                     status_code=422,
                 )
             return existing
-        in_flight = (
-            locked.refunds.filter(status=RefundStatus.PENDING).aggregate(total=Sum("amount_cents"))[
-                "total"
-            ]
-            or 0
-        )
-        available = locked.refundable_cents - in_flight
+        if check_role:
+            _check_refund_role(actor.user, booking, amount_cents)
+        available = refundable_now(locked)
         if not 0 < amount_cents <= available:
             raise ApiError(
                 f"Up to {available / 100:,.2f} {locked.currency} can be refunded.",
@@ -273,7 +327,9 @@ def payment_refund(
             idempotency_key=idempotency_key,
             requested_by=actor.user,
             requested_by_label=actor.label,
+            by_policy=not check_role,
         )
+        _save_booking_totals(locked.booking_id)
     return refund_send(refund=refund)
 
 
@@ -292,6 +348,7 @@ def refund_send(*, refund: Refund) -> Refund:
     except stripe_client.StripeRejected as exc:
         refund.status, refund.error = RefundStatus.FAILED, str(exc)[:300]
         refund.save(update_fields=["status", "error"])
+        _save_booking_totals(payment.booking_id)
         raise ApiError(
             f"Stripe refused the refund: {exc}", code="refund_failed", status_code=502
         ) from exc
@@ -308,16 +365,55 @@ def refund_send(*, refund: Refund) -> Refund:
 
 
 def booking_cancel_with_refund(
-    *, booking: Booking, actor: bookings.Actor, reason: str = ""
+    *,
+    booking: Booking,
+    actor: bookings.Actor,
+    reason: str = "",
+    refund_cents: int | None = None,
+    now=None,
 ) -> tuple[Booking, CancellationTerms, list[Refund]]:
-    """Cancel under the station's policy, refund what the policy gives back (newest payments
-    first) and withdraw what is still open for payment. The policy, not the actor's role,
-    decides the amount. The cancellation stands even if Stripe refuses a refund: the refusal is
-    noted on the booking for staff to follow up."""
-    booking, terms = bookings.booking_cancel(booking=booking, actor=actor, reason=reason)
-    refunds, left = [], terms.refund_cents
-    for payment in booking.payments.filter(succeeded=True).order_by("-created_at"):
-        amount = min(left, payment.refundable_cents)
+    """Cancel, refund and withdraw what is still open for payment.
+
+    Before the event the station's policy decides the refund, not the actor's role. Staff may
+    instead choose `refund_cents` themselves (role-limited like any refund); once the event
+    has started that is the only refund there is (none by default), and the customer cannot
+    cancel at all (409 event_started). The cancellation stands even if Stripe refuses a
+    refund: the refusal is noted on the booking for staff to follow up."""
+    booking.refresh_from_db()
+    chosen = refund_cents is not None and not actor.is_customer
+    if chosen:
+        held = max(0, booking.net_paid_cents)
+        if not 0 <= refund_cents <= held:
+            raise ApiError(
+                f"Up to {held / 100:,.2f} {booking.currency} can be refunded.",
+                code="validation_error",
+                fields={"refund_cents": [f"Between 0 and {held}."]},
+            )
+        if refund_cents:
+            _check_refund_role(actor.user, booking, refund_cents)
+    booking, terms = bookings.booking_cancel(booking=booking, actor=actor, reason=reason, now=now)
+    amount = refund_cents if chosen else terms.refund_cents
+    why = "cancellation (chosen by staff)" if chosen else f"cancellation ({terms.rule})"
+    refunds = _refund_across_payments(
+        booking=booking,
+        amount_cents=amount,
+        key=f"cancel-{booking.pk}",
+        actor=actor,
+        reason=why,
+        by_policy=not chosen,
+    )
+    payments_withdraw_stale(booking=booking)
+    return booking, terms, refunds
+
+
+def _refund_across_payments(
+    *, booking: Booking, amount_cents: int, key: str, actor, reason: str, by_policy: bool
+) -> list[Refund]:
+    """Refund an amount from the booking's paid payments, newest first, counting refunds still
+    in flight. A part Stripe refuses is noted on the booking for staff."""
+    refunds, left = [], amount_cents
+    for payment in booking.payments.filter(succeeded=True).order_by("-created_at", "-pk"):
+        amount = min(left, refundable_now(payment))
         if amount <= 0:
             continue
         try:
@@ -325,51 +421,104 @@ def booking_cancel_with_refund(
                 payment_refund(
                     payment=payment,
                     amount_cents=amount,
-                    idempotency_key=f"cancel-{booking.pk}-{payment.pk}",
+                    idempotency_key=f"{key}-{payment.pk}",
                     actor=actor,
-                    reason=f"cancellation ({terms.rule})",
-                    check_role=False,
+                    reason=reason,
+                    check_role=not by_policy,
                 )
             )
         except ApiError as exc:
             bookings.booking_note(
                 booking=booking,
                 actor=SYSTEM,
-                reason=f"refund of {amount / 100:,.2f} on cancellation failed: refund by hand",
+                reason=f"refund of {amount / 100:,.2f} ({reason}) failed: refund by hand",
                 data={"payment_intent": payment.stripe_payment_intent_id, "error": str(exc.detail)},
             )
         left -= amount
-    payments_withdraw_open(booking=booking)
-    return booking, terms, refunds
+    return refunds
 
 
-def payments_withdraw_open(*, booking: Booking) -> int:
-    """Cancel the PaymentIntents of an ended booking that are still waiting to be paid, so its
-    link offers nothing to pay. A payment that lands anyway is flagged for review."""
-    withdrawn = 0
-    for payment in booking.payments.filter(status__in=OPEN_STATUSES):
-        try:
-            stripe_client.cancel_payment_intent(
-                payment_intent_id=payment.stripe_payment_intent_id,
-                idempotency_key=f"withdraw-{payment.pk}",
-            )
-        except stripe_client.StripeError:
-            logger.warning(
-                "intent of payment %s not cancelled at Stripe; the sweeper retries", payment.pk
-            )
-            continue
-        Payment.objects.filter(pk=payment.pk, succeeded=False).update(
-            status=PaymentStatus.CANCELED, updated_at=timezone.now()
+def booking_reschedule_with_payments(
+    *, booking: Booking, event_date, start_time, actor: bookings.Actor, now=None
+) -> tuple[Booking, dict]:
+    """Reschedule (bookings.services.booking_reschedule), then settle the money with the new
+    total: what the booking holds above it is refunded under the policy (or, if Stripe refuses,
+    shown to staff as owed), and intents asking for more than is now due are withdrawn; a
+    balance request that was open is replaced by one for the new balance."""
+    booking, terms = bookings.booking_reschedule(
+        booking=booking, event_date=event_date, start_time=start_time, actor=actor, now=now
+    )
+    if booking.credit_cents:
+        _refund_across_payments(
+            booking=booking,
+            amount_cents=booking.credit_cents,
+            key=f"credit-{booking.pk}-r{booking.reschedule_count}",
+            actor=actor,
+            reason="credit above the new total",
+            by_policy=True,
         )
-        withdrawn += 1
+    replaced = payments_withdraw_stale(booking=booking)
+    booking.refresh_from_db()
+    if any(p.kind == PaymentKind.BALANCE for p in replaced) and booking.balance_due_cents:
+        try:
+            payment_request_balance(booking=booking, actor=SYSTEM)
+        except (ApiError, stripe_client.StripeError):
+            logger.warning("balance of %s not requested again", booking.reference, exc_info=True)
+    return booking, terms
+
+
+def payments_withdraw_stale(*, booking: Booking, keep: Payment | None = None) -> list[Payment]:
+    """Cancel the PaymentIntents the customer should no longer pay: all of them once the
+    booking takes no more money, else those asking for more than is due and balance requests
+    for another amount than the balance (and, with `keep`, every other open one). Returns the
+    payments withdrawn. One Stripe cannot cancel (it is being paid right now) stays; if its
+    money lands, the booking shows the credit for staff."""
+    booking.refresh_from_db()
+    due = booking.balance_due_cents
+    withdrawn = []
+    for payment in booking.payments.filter(status__in=OPEN_STATUSES).order_by("pk"):
+        if keep is not None and payment.pk == keep.pk:
+            continue
+        stale = (
+            keep is not None
+            or booking.status in NO_PAYMENT_STATUSES
+            or payment.amount_cents > due
+            or (payment.kind == PaymentKind.BALANCE and payment.amount_cents != due)
+        )
+        if stale and _withdraw(payment):
+            withdrawn.append(payment)
     return withdrawn
 
 
+def payments_withdraw_open(*, booking: Booking) -> int:
+    """Withdraw what an ended booking still offered (the sweeper's call); how many."""
+    return len(payments_withdraw_stale(booking=booking))
+
+
+def _withdraw(payment: Payment) -> bool:
+    """Cancel one intent at Stripe, then mark it withdrawn (unless its money arrived)."""
+    try:
+        stripe_client.cancel_payment_intent(
+            payment_intent_id=payment.stripe_payment_intent_id,
+            idempotency_key=f"withdraw-{payment.pk}",
+        )
+    except stripe_client.StripeError:
+        logger.warning("intent of payment %s not cancelled at Stripe; sweeper retries", payment.pk)
+        return False
+    Payment.objects.filter(pk=payment.pk, succeeded=False).update(
+        status=PaymentStatus.CANCELED, updated_at=timezone.now()
+    )
+    return True
+
+
 def bookings_with_open_payments_ended() -> list[int]:
-    """Ended bookings (cancelled, expired) that still have payments waiting (sweeper input)."""
+    """Bookings with a payment still waiting that should not be paid any more (sweeper input):
+    the booking ended (cancelled, expired, no-show), or the intent asks for more than is due."""
+    held = F("amount_paid_cents") - F("amount_refunded_cents") - F("amount_refund_pending_cents")
     return list(
         Booking.objects.filter(
-            status__in=CALLED_OFF_STATUSES,
+            Q(status__in=NO_PAYMENT_STATUSES)
+            | Q(payments__amount_cents__gt=F("total_cents") - held),
             payments__status__in=OPEN_STATUSES,
         )
         .values_list("pk", flat=True)
@@ -463,7 +612,7 @@ def stripe_events_drain(*, batch: int = 100) -> int:
             except Exception:  # recorded on the row; the sweeper retries it with backoff
                 logger.exception("stripe event row %s failed", row_id)
                 continue
-            applied += outcome in (EventOutcome.PROCESSED, EventOutcome.IGNORED)
+            applied += outcome in FINAL_OUTCOMES
 
 
 def _waiting_ids(batch: int) -> list[int]:
@@ -477,6 +626,21 @@ def _waiting_ids(batch: int) -> list[int]:
 @dataclass
 class _Effects:
     notify: list
+
+
+class EventRejected(Exception):
+    """A signed event that does not match what we asked for (an intent we did not create, an
+    amount or currency not ours): recorded on the ledger row and the booking, never applied."""
+
+    def __init__(self, message: str, *, booking: Booking, note: str, data: dict):
+        super().__init__(message)
+        self.booking, self.note, self.data = booking, note, data
+
+
+# An intent we created is stored before its client secret or saved card can be used, but an
+# off-session charge's success can race our insert: an unknown intent of one of our bookings is
+# looked for again (the sweeper, a minute apart) this many times before it is rejected.
+UNKNOWN_INTENT_ATTEMPTS = 3
 
 
 def stripe_event_apply(*, event_row_id: int, skip_locked: bool = False) -> str:
@@ -493,12 +657,24 @@ def stripe_event_apply(*, event_row_id: int, skip_locked: bool = False) -> str:
         )
         if row is None:
             return "busy"
-        if row.outcome in (EventOutcome.PROCESSED, EventOutcome.IGNORED):
+        if row.outcome in FINAL_OUTCOMES:
             return row.outcome
         row.attempts += 1
         try:
             with transaction.atomic():
                 outcome = _apply(row, effects)
+        except EventRejected as exc:
+            # The booking's note is written here, after _apply's savepoint rolled back.
+            bookings.booking_note(booking=exc.booking, actor=SYSTEM, reason=exc.note, data=exc.data)
+            row.outcome, row.error = EventOutcome.REJECTED, str(exc)[:2000]
+            row.processed_at = timezone.now()
+            row.save(update_fields=["outcome", "error", "attempts", "processed_at", "station"])
+            logger.warning("stripe event %s rejected: %s", row.event_id, exc)
+            return row.outcome
+        except _NotStoredYet as exc:
+            row.outcome, row.error = EventOutcome.FAILED, str(exc)[:2000]
+            row.save(update_fields=["outcome", "error", "attempts"])
+            return row.outcome  # the sweeper looks again; no task retry storm
         except Exception as exc:
             row.outcome, row.error = EventOutcome.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
             row.save(update_fields=["outcome", "error", "attempts"])
@@ -521,10 +697,11 @@ def _apply(row: StripeEvent, effects: _Effects) -> str:
     intent_id = (
         obj.get("id") if row.type.startswith("payment_intent.") else obj.get("payment_intent")
     )
-    payment = _payment_for_event(intent_id, obj)
+    payment = _payment_for_event(row, intent_id, obj)
     if payment is None:
         return EventOutcome.IGNORED  # not one of ours
     row.station_id = payment.booking.station_id
+    _check_matches(row, payment, obj)
     if row.type == "payment_intent.succeeded":
         _apply_succeeded(payment, obj, effects)
     elif row.type == "payment_intent.payment_failed":
@@ -536,10 +713,18 @@ def _apply(row: StripeEvent, effects: _Effects) -> str:
     return EventOutcome.PROCESSED
 
 
-def _payment_for_event(intent_id: str | None, obj: dict) -> Payment | None:
-    """Our payment for this PaymentIntent, locked. An intent of ours whose row is not stored
-    yet (the event beat our own write) is stored from the event, found by its metadata."""
-    if not intent_id:
+class _NotStoredYet(Exception):
+    """An intent naming one of our bookings that we have no row for (yet)."""
+
+
+def _payment_for_event(row: StripeEvent, intent_id, obj: dict) -> Payment | None:
+    """Our payment for this PaymentIntent, locked; None for an intent that is not ours.
+
+    Only intents we created pay a booking: metadata naming a booking proves nothing (anyone
+    with access to the Stripe account can write it). Such an event is looked for again a few
+    times (an off-session charge's event can beat our insert), then rejected and noted on the
+    booking it names, for staff to review."""
+    if not isinstance(intent_id, str) or not intent_id:
         return None
     payment = (
         Payment.objects.select_for_update()
@@ -549,20 +734,52 @@ def _payment_for_event(intent_id: str | None, obj: dict) -> Payment | None:
     )
     if payment is not None:
         return payment
-    meta = obj.get("metadata") or {}
-    booking = Booking.objects.filter(reference=meta.get("booking_reference", "")).first()
-    if booking is None or meta.get("kind") not in PaymentKind.values:
-        return None
-    Payment.objects.get_or_create(
-        stripe_payment_intent_id=intent_id,
-        defaults={
-            "booking": booking,
-            "kind": meta["kind"],
-            "amount_cents": int(obj.get("amount") or 0),
-            "currency": (obj.get("currency") or booking.currency).upper(),
-        },
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    reference = meta.get("booking_reference")
+    booking = (
+        Booking.objects.filter(reference=reference).first() if isinstance(reference, str) else None
     )
-    return _payment_for_event(intent_id, {})
+    if booking is None:
+        return None
+    row.station_id = booking.station_id
+    if row.attempts < UNKNOWN_INTENT_ATTEMPTS:
+        raise _NotStoredYet(f"PaymentIntent {intent_id} is not one we have stored (yet).")
+    raise EventRejected(
+        f"PaymentIntent {intent_id} was not created by us; nothing applied.",
+        booking=booking,
+        note="a Stripe event for a payment we did not create was rejected: review",
+        data={"event": row.event_id, "payment_intent": intent_id, "type": row.type},
+    )
+
+
+def _cents(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _check_matches(row: StripeEvent, payment: Payment, obj: dict) -> None:
+    """The event's money must be the payment's: same currency, and for a success or a charge,
+    the same amount. A mismatch is rejected and noted on the booking."""
+    currency = obj.get("currency")
+    problems = []
+    if not isinstance(currency, str) or currency.upper() != payment.currency:
+        problems.append(f"currency {currency!r}, expected {payment.currency}")
+    if row.type == "payment_intent.succeeded":
+        received = _cents(obj.get("amount_received", obj.get("amount")))
+        if received != payment.amount_cents:
+            problems.append(f"amount received {received!r}, expected {payment.amount_cents}")
+    elif row.type == "charge.refunded":
+        amount, refunded = _cents(obj.get("amount")), _cents(obj.get("amount_refunded"))
+        if amount != payment.amount_cents:
+            problems.append(f"charge amount {amount!r}, expected {payment.amount_cents}")
+        if refunded is None or not 0 <= refunded <= payment.amount_cents:
+            problems.append(f"amount refunded {refunded!r}")
+    if problems:
+        raise EventRejected(
+            "; ".join(problems),
+            booking=payment.booking,
+            note="a Stripe event that does not match our payment was rejected: review",
+            data={"event": row.event_id, "type": row.type, "problems": problems},
+        )
 
 
 def _derive_status(payment: Payment) -> str:
@@ -583,13 +800,22 @@ def _save(payment: Payment) -> None:
     """Store the payment's facts and derived status, then the booking's sums of them."""
     payment.status = _derive_status(payment)
     payment.save()
-    sums = Payment.objects.filter(booking_id=payment.booking_id, succeeded=True).aggregate(
+    _save_booking_totals(payment.booking_id)
+
+
+def _save_booking_totals(booking_id: int) -> None:
+    """The booking's paid, refunded and refund-in-flight sums, from its payments and refunds."""
+    sums = Payment.objects.filter(booking_id=booking_id, succeeded=True).aggregate(
         paid=Sum("amount_cents"), refunded=Sum("amount_refunded_cents")
     )
+    pending = Refund.objects.filter(
+        payment__booking_id=booking_id, status=RefundStatus.PENDING
+    ).aggregate(total=Sum("amount_cents"))["total"]
     bookings.booking_set_payment_totals(
-        booking_id=payment.booking_id,
+        booking_id=booking_id,
         paid_cents=sums["paid"] or 0,
         refunded_cents=sums["refunded"] or 0,
+        refund_pending_cents=pending or 0,
     )
 
 
@@ -600,6 +826,16 @@ def _mark_succeeded(payment: Payment, effects: _Effects) -> None:
     payment.succeeded = True
     _save(payment)
     booking = Booking.objects.select_related("station", "customer").get(pk=payment.booking_id)
+    # Whatever else was open may now ask for more than is due: withdrawn after commit.
+    effects.notify.append(lambda: _withdraw_stale_quietly(payment.booking_id))
+    if booking.credit_cents:
+        bookings.booking_note(
+            booking=booking,
+            actor=SYSTEM,
+            reason=f"paid {booking.credit_cents / 100:,.2f} more than the total: "
+            "owed to the customer, refund it",
+            data={"payment_intent": payment.stripe_payment_intent_id},
+        )
     if booking.status in NO_PAYMENT_STATUSES:
         bookings.booking_note(
             booking=booking,
@@ -619,6 +855,16 @@ def _mark_succeeded(payment: Payment, effects: _Effects) -> None:
                 text=f"Thank you! Your deposit is in and booking {booking.reference} is confirmed.",
             )
         )
+
+
+def _withdraw_stale_quietly(booking_id: int) -> None:
+    booking = Booking.objects.filter(pk=booking_id).first()
+    if booking is None:
+        return
+    try:
+        payments_withdraw_stale(booking=booking)
+    except Exception:  # the sweeper withdraws what is left; the event stays applied
+        logger.warning("stale intents of booking %s not withdrawn", booking_id, exc_info=True)
 
 
 def _apply_succeeded(payment: Payment, obj: dict, effects: _Effects) -> None:
@@ -658,13 +904,13 @@ def _apply_refunded_total(
     if not payment.succeeded:
         _mark_succeeded(payment, effects or _Effects(notify=[]))
     payment.amount_refunded_cents = refunded_cents
-    _save(payment)
     covered = 0
-    for refund in payment.refunds.exclude(status=RefundStatus.FAILED).order_by("created_at"):
+    for refund in payment.refunds.exclude(status=RefundStatus.FAILED).order_by("created_at", "pk"):
         covered += refund.amount_cents
         if covered <= refunded_cents and refund.status == RefundStatus.PENDING:
             refund.status = RefundStatus.SUCCEEDED
             refund.save(update_fields=["status"])
+    _save(payment)
 
 
 def _apply_dispute(payment: Payment, obj: dict) -> None:

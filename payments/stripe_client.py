@@ -166,6 +166,8 @@ def verify_webhook(payload: bytes, signature: str | None) -> stripe.Event:
         raise ValueError("invalid signature") from exc
     except (AttributeError, TypeError) as exc:  # signed, but JSON that is not an object
         raise ValueError("not a Stripe event") from exc
+    except RecursionError as exc:  # signed, but nested deeper than the parser goes
+        raise ValueError("not a Stripe event (nested too deeply)") from exc
 
 
 def list_events(*, since: int, types: list[str]):

@@ -132,6 +132,7 @@ def test_booking_cancel_applies_and_records_the_terms(san_jose):
         "refund_cents": 20_000,
         "forfeit_cents": 10_000,
         "rule": "deposit_forfeited",
+        "allowed": True,
     }
 
 

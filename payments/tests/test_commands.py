@@ -279,13 +279,13 @@ def missed(fake_stripe, book, san_jose, sacramento, stripe_event, apply_event, m
     fake_stripe.events = events
     fake_stripe.page_size = 2
     intents = fake_stripe.intents
-    intents[pay["a"].stripe_payment_intent_id]["status"] = "succeeded"
+    for paid in ("a", "c", "d"):  # as Stripe shows a paid intent: all of its amount received
+        intent = intents[pay[paid].stripe_payment_intent_id]
+        intent.update(status="succeeded", amount_received=intent["amount"])
     intents[pay["b"].stripe_payment_intent_id]["last_payment_error"] = {
         "code": "card_declined",
         "message": "Your card was declined.",
     }
-    intents[pay["c"].stripe_payment_intent_id]["status"] = "succeeded"
-    intents[pay["d"].stripe_payment_intent_id]["status"] = "succeeded"
     fake_stripe.requests.clear()
     mailoutbox.clear()
     return bookings, pay, events

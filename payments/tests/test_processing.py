@@ -15,7 +15,7 @@ from bookings.models import BookingEvent, BookingStatus
 from bookings.tests.helpers import future_date
 from config.celery import app as celery_app
 from payments import services
-from payments.models import EventOutcome, Payment, PaymentKind, PaymentStatus, StripeEvent
+from payments.models import EventOutcome, Payment, PaymentStatus, StripeEvent
 from payments.tasks import process_stripe_event, sweep_stripe_events
 from payments.tests.conftest import BOOKINGS, deposit_of, encode, new_event_id
 
@@ -279,62 +279,104 @@ def booking_without_payment(san_jose):
     return booking
 
 
-def test_a_success_that_beats_our_payment_row_creates_it_from_the_metadata(
+def test_an_intent_we_did_not_create_never_pays_the_booking_its_metadata_names(
     booking_without_payment, apply_event, stripe_event, san_jose
 ):
+    """A signed event proves Stripe sent it, not that we asked for the payment: an intent
+    with our metadata but no row of ours (made outside this system) confirms nothing."""
     booking = booking_without_payment
     event = stripe_event(
         SUCCEEDED,
-        intent_id="pi_3QaEarlyIntent",
+        intent_id="pi_3QaNotOurs",
         metadata={"booking_reference": booking.reference, "station": "san-jose", "kind": "deposit"},
-        amount=booking.deposit_cents,
+        amount=1,
+        amount_received=1,
+        currency="jpy",
     )
 
     row = apply_event(event)
+    # Looked for again (an off-session charge can beat our insert), then rejected.
+    assert (row.outcome, row.attempts) == (EventOutcome.FAILED, 1)
+    for _ in range(services.UNKNOWN_INTENT_ATTEMPTS):
+        services.stripe_event_apply(event_row_id=row.pk)
+    row.refresh_from_db()
 
-    assert row.outcome == EventOutcome.PROCESSED
+    assert row.outcome == EventOutcome.REJECTED
+    assert "not created by us" in row.error
     assert row.station == san_jose
-    payment = Payment.objects.get(stripe_payment_intent_id="pi_3QaEarlyIntent")
-    assert (payment.booking_id, payment.kind, payment.amount_cents, payment.currency) == (
-        booking.pk,
-        PaymentKind.DEPOSIT,
-        booking.deposit_cents,
-        "USD",
-    )
-    assert (payment.status, payment.succeeded) == (PaymentStatus.SUCCEEDED, True)
+    assert not Payment.objects.filter(stripe_payment_intent_id="pi_3QaNotOurs").exists()
     booking.refresh_from_db()
-    assert booking.status == BookingStatus.CONFIRMED
-    assert_booking_sums_match_payments(booking)
-    # Our own (late) create finds it instead of making a second deposit.
-    assert services.payment_for_deposit(booking=booking) == payment
-    assert booking.payments.count() == 1
+    assert (booking.status, booking.amount_paid_cents) == (BookingStatus.PENDING_DEPOSIT, 0)
+    assert booking.events.filter(reason__contains="did not create").count() == 1
+    # Rejected is final: the sweeper leaves it for staff.
+    assert row.pk not in services.stripe_events_stuck(older_than_seconds=-60)
 
 
-def test_a_refund_that_beats_everything_still_ends_refunded_and_confirmed(
-    booking_without_payment, apply_event, stripe_event
+@pytest.mark.parametrize(
+    ("event_type", "change"),
+    [
+        (SUCCEEDED, {"amount": 1, "amount_received": 1}),
+        (SUCCEEDED, {"currency": "eur"}),
+        (SUCCEEDED, {"amount_received": "10000"}),
+        (REFUNDED, {"currency": "eur"}),
+        (REFUNDED, {"amount": 999_999}),
+        (REFUNDED, {"amount_refunded": -5}),
+        (FAILED, {"currency": "eur"}),
+    ],
+)
+def test_an_event_whose_money_is_not_our_payments_is_rejected_not_applied(
+    event_type, change, deposit_booking, apply_event, stripe_event
 ):
-    booking = booking_without_payment
-    metadata = {"booking_reference": booking.reference, "station": "san-jose", "kind": "deposit"}
-    refund = stripe_event(REFUNDED, intent_id="pi_3QaLateIntent", metadata=metadata)
-    refund["data"]["object"].update(
-        amount=booking.deposit_cents, amount_refunded=booking.deposit_cents
-    )
+    deposit = deposit_of(deposit_booking)
+    event = stripe_event(event_type, deposit)
+    event["data"]["object"].update(change)
 
-    apply_event(refund)
-    apply_event(
-        stripe_event(
-            SUCCEEDED, intent_id="pi_3QaLateIntent", metadata=metadata, amount=booking.deposit_cents
-        )
-    )
+    row = apply_event(event)
 
-    payment = Payment.objects.get(stripe_payment_intent_id="pi_3QaLateIntent")
-    assert (payment.status, payment.amount_refunded_cents) == (
+    assert row.outcome == EventOutcome.REJECTED, row.error
+    deposit.refresh_from_db()
+    assert (deposit.succeeded, deposit.failed, deposit.amount_refunded_cents) == (False, False, 0)
+    deposit_booking.refresh_from_db()
+    assert deposit_booking.status == BookingStatus.PENDING_DEPOSIT
+    assert deposit_booking.amount_paid_cents == 0
+    note = deposit_booking.events.get(reason__contains="does not match")
+    assert note.data["event"] == event["id"]
+    # The real payment still works afterwards.
+    apply_event(stripe_event(SUCCEEDED, deposit))
+    deposit_booking.refresh_from_db()
+    assert deposit_booking.status == BookingStatus.CONFIRMED
+
+
+def test_a_euro_balance_event_does_not_pay_a_dollar_booking(
+    paid_booking, apply_event, stripe_event
+):
+    payment = services.payment_request_balance(booking=paid_booking, actor=bookings.SYSTEM)
+    event = stripe_event(SUCCEEDED, payment, currency="eur", amount=100, amount_received=100)
+
+    row = apply_event(event)
+
+    assert row.outcome == EventOutcome.REJECTED
+    paid_booking.refresh_from_db()
+    assert paid_booking.amount_paid_cents == paid_booking.deposit_cents
+    assert_booking_sums_match_payments(paid_booking)
+
+
+def test_a_refund_that_beats_the_success_still_ends_refunded_and_confirmed(
+    deposit_booking, apply_event, stripe_event
+):
+    deposit = deposit_of(deposit_booking)
+
+    apply_event(stripe_event(REFUNDED, deposit))
+    apply_event(stripe_event(SUCCEEDED, deposit))
+
+    deposit.refresh_from_db()
+    assert (deposit.status, deposit.amount_refunded_cents) == (
         PaymentStatus.REFUNDED,
-        booking.deposit_cents,
+        deposit.amount_cents,
     )
-    booking.refresh_from_db()
-    assert booking.status == BookingStatus.CONFIRMED
-    assert_booking_sums_match_payments(booking)
+    deposit_booking.refresh_from_db()
+    assert deposit_booking.status == BookingStatus.CONFIRMED
+    assert_booking_sums_match_payments(deposit_booking)
 
 
 def test_a_dispute_marks_the_payment_and_notes_the_booking_history(

@@ -179,7 +179,7 @@ def test_a_retried_balance_charge_sends_the_same_key_and_makes_one_payment(
 
     calls = fake_stripe.posts(INTENTS)
     assert [c["idempotency_key"] for c in calls] == [
-        f"booking-{booking.reference}-autobalance-{due}"
+        f"booking-{booking.reference}-autobalance-1-{due}"
     ] * 2
     form = calls[0]["form"]
     assert (form["amount"], form["customer"], form["payment_method"]) == (

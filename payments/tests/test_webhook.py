@@ -261,3 +261,15 @@ def test_a_nul_escape_is_stored_as_text_not_refused(webhook, event, deposit_book
     assert row.outcome == EventOutcome.PROCESSED
     deposit_booking.refresh_from_db()
     assert deposit_booking.status == BookingStatus.CONFIRMED
+
+
+@pytest.mark.parametrize("depth", [2_000, 100_000])
+def test_a_signed_body_nested_too_deeply_is_a_400_and_stores_nothing(depth, webhook):
+    body = b'{"id":"evt_deep","type":"payment_intent.succeeded","data":' + b"[" * depth
+    body += b"]" * depth + b"}"
+
+    response = webhook.post(body)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_signature"
+    assert not StripeEvent.objects.exists()

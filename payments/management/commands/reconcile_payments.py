@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from payments import services, stripe_client
-from payments.models import EventOutcome, Payment, StripeEvent
+from payments.models import FINAL_OUTCOMES, EventOutcome, Payment, StripeEvent
 
 
 class Command(BaseCommand):
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         )
         if row_id is None:
             row = StripeEvent.objects.get(event_id=event["id"])
-            if row.outcome in (EventOutcome.PROCESSED, EventOutcome.IGNORED):
+            if row.outcome in FINAL_OUTCOMES:
                 return 0
             row_id = row.pk
         outcome = services.stripe_event_apply(event_row_id=row_id)
