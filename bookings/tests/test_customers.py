@@ -95,3 +95,87 @@ def test_one_person_booking_many_times_at_once_is_one_customer(live_server, sett
     assert Customer.objects.filter(station=san_jose).count() == 1
     person = Customer.objects.get(station=san_jose)
     assert person.bookings.values("event_date").distinct().count() == 10
+
+
+# --- The public booking form and a known contact (issue 9, point 11) ---------------------------
+
+STORED = {
+    "name": "Robin Original",
+    "email": "robin@example.com",
+    "phone": "+14085550177",
+    "sms_opt_in": False,
+}
+
+
+@pytest.mark.parametrize("match_by", ["email", "EMAIL", "phone"])
+@pytest.mark.parametrize("other", ["different", "same"])
+@pytest.mark.parametrize("sms_opt_in", [True, False])
+@pytest.mark.parametrize("name", ["Mallory Attacker", STORED["name"]])
+def test_a_public_booking_never_reads_back_or_rewrites_a_known_customer(
+    match_by, other, sms_opt_in, name, api_client, san_jose
+):
+    """Every way an anonymous request can match a stored customer (by e-mail in any case, or
+    by phone) with the other contact different or the same: the answer shows only what was
+    sent, and the stored customer is exactly as before."""
+    known = Customer.objects.create(station=san_jose, **STORED)
+    sent = {"name": name, "sms_opt_in": sms_opt_in}
+    key, other_key = ("phone", "email") if match_by == "phone" else ("email", "phone")
+    sent[key] = STORED["email"].upper() if match_by == "EMAIL" else STORED[key]
+    other_value = {"email": "mallory@example.net", "phone": "+14085550199"}[other_key]
+    sent[other_key] = STORED[other_key] if other == "same" else other_value
+    body = booking_payload(san_jose, customer=sent)
+
+    response = api_client.post("/api/v1/bookings/", body, format="json")
+
+    assert response.status_code == 201, response.json()
+    shown = response.json()["customer"]
+    assert shown["name"] == name and shown["sms_opt_in"] is sms_opt_in
+    if other != "same":
+        assert STORED[other_key] not in str(response.json())
+    known.refresh_from_db()
+    assert {k: getattr(known, k) for k in STORED} == STORED
+    booking = Booking.objects.get(reference=response.json()["reference"])
+    assert booking.customer_id == known.pk
+    # Staff see what differs, and the link shows the same as the create answer.
+    token = response.json()["manage_token"]
+    again = api_client.get(
+        f"/api/v1/bookings/{booking.reference}/", HTTP_X_BOOKING_TOKEN=token
+    ).json()
+    assert again["customer"] == shown
+    differs = name != STORED["name"] or other == "different" or sms_opt_in
+    assert booking.contact_differs is differs
+
+
+def test_staff_see_the_contact_given_and_can_apply_it(api_client, san_jose, client, sj_agent):
+    known = Customer.objects.create(station=san_jose, **STORED)
+    sent = {"name": "Robin New", "email": STORED["email"], "phone": "+14085550111"}
+    response = api_client.post(
+        "/api/v1/bookings/", booking_payload(san_jose, customer=sent), format="json"
+    )
+    booking = Booking.objects.get(reference=response.json()["reference"])
+    client.force_login(sj_agent)
+
+    changes = client.post(
+        "/admin/bookings/booking/",
+        {"action": "apply_submitted_contact", "_selected_action": [booking.pk]},
+    )
+
+    assert changes.status_code == 302
+    known.refresh_from_db()
+    assert (known.name, known.email, known.phone) == ("Robin New", STORED["email"], "+14085550111")
+    assert booking.events.filter(reason__contains="contact updated").exists()
+
+
+def test_staff_taking_a_booking_by_phone_still_fill_in_what_the_customer_lacked(
+    staff_client, sj_agent, san_jose
+):
+    known = Customer.objects.create(station=san_jose, name="Pat", email="pat@example.com")
+    body = booking_payload(
+        san_jose, customer={"name": "Pat", "email": "pat@example.com", "phone": "+14085550123"}
+    )
+
+    response = staff_client(sj_agent).post("/api/v1/staff/bookings/", body, format="json")
+
+    assert response.status_code == 201, response.json()
+    known.refresh_from_db()
+    assert known.phone == "+14085550123"
