@@ -430,6 +430,12 @@ class FakeStripe:
             }
             self.refunds[refund["id"]] = refund
             return 200, refund
+        if (
+            method == "POST"
+            and path.startswith("/v1/payment_intents/")
+            and path.endswith("/cancel")
+        ):
+            return self._cancel_intent(path.split("/")[3], form)
         if (method, path) == ("POST", "/v1/customers"):
             customer = {"id": f"cus_{secrets.token_hex(8)}", "object": "customer"}
             customer["email"] = form.get("email")
@@ -465,6 +471,17 @@ class FakeStripe:
         }
         self.intents[intent_id] = intent
         return intent
+
+    def _cancel_intent(self, intent_id: str, form: dict) -> tuple[int, dict]:
+        """Like Stripe: a paid (or unknown) intent cannot be canceled."""
+        intent = self.intents.get(intent_id)
+        if intent is None:
+            return 404, {"error": {"type": "invalid_request_error", "message": "No such intent"}}
+        if intent["status"] == "succeeded":
+            message = "You cannot cancel this PaymentIntent because it has a status of succeeded."
+            return 400, {"error": {"type": "invalid_request_error", "message": message}}
+        intent.update(status="canceled", cancellation_reason=form.get("cancellation_reason"))
+        return 200, intent
 
     def _page(self, path: str, rows: list, query: dict) -> dict:
         after = query.get("starting_after")

@@ -110,3 +110,23 @@ def test_the_same_refund_key_at_once_makes_one_refund(live_server, settings, pai
     assert Refund.objects.count() == 1
     payment.refresh_from_db()
     assert payment.amount_refunded_cents == 3000
+
+
+def test_concurrent_manager_refunds_stay_within_the_limit_per_booking(
+    live_server, settings, paid_booking, sj_manager, san_jose
+):
+    """The manager limit is per booking in total, also when the requests race."""
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "staff": "10000/min"}
+    san_jose.manager_refund_limit_cents = 1_000
+    san_jose.save()
+    payment = deposit_of(paid_booking)
+    url = f"{live_server.url}/api/v1/staff/payments/{payment.pk}/refund"
+    auth = {"Authorization": f"Token {Token.objects.create(user=sj_manager).key}"}
+
+    results = storm(
+        [(url, {"amount_cents": 500}, {**auth, "Idempotency-Key": f"m{n}"}) for n in range(6)]
+    )
+
+    codes = sorted(code for code, _ in results)
+    assert codes == [200] * 2 + [403] * 4, results
+    assert sum(Refund.objects.values_list("amount_cents", flat=True)) == 1_000
