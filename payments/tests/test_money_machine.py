@@ -379,7 +379,7 @@ def test_a_bookings_money_holds_whatever_happens(
 ):
     settings.STRIPE_WEBHOOK_SECRET = "whsec_money_machine"
     # One client books and calls hundreds of times a minute here; the limits are not the subject.
-    settings.THROTTLE_RATES = {name: "1000000/min" for name in settings.THROTTLE_RATES}
+    settings.THROTTLE_RATES = dict.fromkeys(settings.THROTTLE_RATES, "1000000/min")
     san_jose.auto_charge_balance_days = 5
     san_jose.save()
     MoneyMachine.fake = fake_stripe
