@@ -1,6 +1,7 @@
 """Project-wide plumbing tables."""
 
 from django.db import models
+from knox.models import AuthToken
 
 
 class IdempotencyKey(models.Model):
@@ -23,3 +24,14 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+class ApiToken(AuthToken):
+    """Staff API tokens as the admin lists them (django-rest-knox's table; config.tokens)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"API token of {self.user} (created {self.created:%Y-%m-%d %H:%M})"
