@@ -187,7 +187,10 @@ LOGIN_URL = "admin:login"
 # A token expires API_TOKEN_TTL_HOURS after it is issued, and stops working at once when it is
 # signed out (DELETE /api/v1/auth/token), when the user's password changes, when the user is
 # deactivated, and when a user who is not a superuser has no station membership left.
-API_TOKEN_TTL_HOURS = env.float("API_TOKEN_TTL_HOURS", default=10)
+try:
+    API_TOKEN_TTL_HOURS = env.float("API_TOKEN_TTL_HOURS", default=10)
+except ValueError:
+    API_TOKEN_TTL_HOURS = float("nan")
 if not 0 < API_TOKEN_TTL_HOURS <= 24 * 366:
     _fail("API_TOKEN_TTL_HOURS must be a number of hours above 0 (and at most a year).")
 REST_KNOX = {
