@@ -1,6 +1,8 @@
 """
 The staff API tokens in the back office (Project plumbing → API tokens): who holds one, since
 when and until when, never the secret (only its digest is stored anyway); a *Revoke* action.
+A token that a password change has killed stays listed until its expiry, when the hourly sweep
+deletes it (its digest no longer matches anything, so it cannot be told apart before).
 
 A superuser sees every token; an owner sees the tokens of the users who are members of a station
 they own; every other role sees nothing. This module is edge code (it reads the tenancy rule of
@@ -9,7 +11,6 @@ they own; every other role sees nothing. This module is edge code (it reads the 
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.utils import timezone
 from knox.models import AuthToken
 
 from config import services
@@ -31,7 +32,7 @@ if admin.site.is_registered(AuthToken):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["user", "created", "expiry", "is_current"]
+    list_display = ["user", "created", "expiry"]
     list_select_related = ["user"]
     list_filter = ["created", "expiry"]
     search_fields = ["user__username", "user__first_name", "user__last_name"]
@@ -48,10 +49,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
         owned = tenancy.station_ids_for(request.user, roles=OWNER_ONLY)
         members = Membership.objects.filter(station_id__in=owned).values("user_id")
         return tokens.filter(user_id__in=members)
-
-    @admin.display(boolean=True, description="current")
-    def is_current(self, token: ApiToken) -> bool:
-        return token.expiry is None or token.expiry > timezone.now()
 
     @admin.action(description="Revoke the selected tokens (sign them out)", permissions=["revoke"])
     def revoke(self, request, queryset: QuerySet[ApiToken]):
