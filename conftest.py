@@ -104,15 +104,20 @@ def api_client():
     return APIClient()
 
 
+def api_token(user) -> str:
+    """A new staff API token's secret for `user`, issued as POST /api/v1/auth/token does."""
+    from config.services import api_token_issue
+
+    return api_token_issue(user=user)[1]
+
+
 @pytest.fixture
 def staff_client():
-    """staff_client(user) → an API client authenticated with the user's real token."""
-    from rest_framework.authtoken.models import Token
+    """staff_client(user) → an API client authenticated with a real staff API token."""
 
     def make(user):
         client = APIClient()
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(user)}")
         return client
 
     return make

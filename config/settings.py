@@ -6,6 +6,7 @@ A missing or invalid value fails at start-up with one readable line, not a trace
 """
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -58,7 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -163,6 +164,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "config.tasks.heartbeat", "schedule": 60.0},
     "purge-idempotency-keys": {"task": "config.tasks.purge_idempotency_keys", "schedule": 3600.0},
+    "purge-expired-api-tokens": {
+        "task": "config.tasks.purge_expired_api_tokens",
+        "schedule": 3600.0,
+    },
     "expire-unpaid-holds": {"task": "bookings.tasks.expire_holds", "schedule": 60.0},
     "send-booking-reminders": {"task": "bookings.tasks.send_reminders", "schedule": 900.0},
     "sweep-stripe-events": {"task": "payments.tasks.sweep_stripe_events", "schedule": 60.0},
@@ -178,6 +183,22 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "admin:login"
 
+# Staff API tokens (django-rest-knox): `Authorization: Token <secret>`; only a digest is stored.
+# A token expires API_TOKEN_TTL_HOURS after it is issued, and stops working at once when it is
+# signed out (DELETE /api/v1/auth/token), when the user's password changes, when the user is
+# deactivated, and when a user who is not a superuser has no station membership left.
+try:
+    API_TOKEN_TTL_HOURS = env.float("API_TOKEN_TTL_HOURS", default=10)
+except ValueError:
+    API_TOKEN_TTL_HOURS = float("nan")
+if not 0 < API_TOKEN_TTL_HOURS <= 24 * 366:
+    _fail("API_TOKEN_TTL_HOURS must be a number of hours above 0 (and at most a year).")
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",  # the prefix DRF's tokens had: clients keep working
+    "AUTO_REFRESH": False,
+}
+
 THROTTLE_RATES = {
     "public": env.str("THROTTLE_PUBLIC_RATE", default="120/min"),
     "auth": env.str("THROTTLE_AUTH_RATE", default="10/min"),
@@ -186,7 +207,7 @@ THROTTLE_RATES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "config.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

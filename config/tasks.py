@@ -19,3 +19,14 @@ def purge_idempotency_keys() -> int:
     from config.idempotency import purge_expired
 
     return purge_expired()
+
+
+@shared_task(ignore_result=True)
+def purge_expired_api_tokens() -> int:
+    """Delete the staff API tokens that can no longer work (beat runs this hourly): expired,
+    or of a user who is inactive or, not being a superuser, in no station."""
+    from config.authentication import tokens_of_users_who_may_not_hold_one
+    from config.services import api_tokens_purge_expired, api_tokens_revoke
+
+    orphans = api_tokens_revoke(queryset=tokens_of_users_who_may_not_hold_one())
+    return api_tokens_purge_expired() + orphans

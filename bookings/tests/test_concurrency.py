@@ -4,10 +4,10 @@ as many requests as there are chefs, and concurrent status changes have exactly 
 """
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from bookings.models import Booking, BookingEvent
 from bookings.tests.helpers import booking_payload
+from config.services import api_token_issue
 from config.tests.live import storm
 from stations.models import Chef
 
@@ -65,7 +65,7 @@ def test_concurrent_transitions_have_exactly_one_winner(
     settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "staff": "10000/min"}
     created = api_client.post("/api/v1/bookings/", booking_payload(san_jose), format="json").json()
     booking = Booking.objects.get(reference=created["reference"])
-    token = Token.objects.create(user=sj_manager).key
+    token = api_token_issue(user=sj_manager)[1]
     auth = {"Authorization": f"Token {token}"}
     base = f"{live_server.url}/api/v1/staff/bookings/{booking.pk}"
 

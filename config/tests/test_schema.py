@@ -49,3 +49,17 @@ def test_docs_render(client, db):
     assert "swagger-ui" in html
     assert "/api/schema/" in html
     assert "/static/drf_spectacular_sidecar/" in html  # assets from this site, not a CDN
+
+
+def test_schema_documents_signing_in_and_out(schema):
+    token_path = schema["paths"]["/api/v1/auth/token"]
+    issued = token_path["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    ref = issued["$ref"].rsplit("/", 1)[-1]
+    assert set(schema["components"]["schemas"][ref]["properties"]) == {"token", "expiry"}
+    assert token_path["post"].get("security", [{}]) in ([{}], [])  # no credentials needed
+
+    sign_out = token_path["delete"]
+    assert set(sign_out["responses"]) == {"204"}
+    assert {name for req in sign_out["security"] for name in req} == {"tokenAuth"}
+    scheme = schema["components"]["securitySchemes"]["tokenAuth"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")

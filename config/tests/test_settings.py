@@ -87,3 +87,15 @@ def test_debug_on_relaxes_cookies_and_hsts_and_allows_no_secret():
     result = start(PRINT_SECURITY, DEBUG="true", SECRET_KEY="")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "False", "False", "0"]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "nan", "100000"])
+def test_a_bad_api_token_ttl_refuses_to_start(value):
+    assert_refuses(start(API_TOKEN_TTL_HOURS=value), "API_TOKEN_TTL_HOURS")
+
+
+def test_the_api_token_ttl_comes_from_the_environment():
+    code = SETUP_ONLY + "; print(settings.REST_KNOX['TOKEN_TTL'].total_seconds())"
+    result = start(code, API_TOKEN_TTL_HOURS="1.5")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "5400.0"

@@ -5,9 +5,9 @@ each other converge; concurrent refunds never refund more than was paid.
 """
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from bookings.models import BookingEvent, BookingStatus
+from config.services import api_token_issue
 from config.tests.live import storm
 from payments.models import EventOutcome, PaymentStatus, Refund, StripeEvent
 from payments.tests.conftest import WEBHOOK, deposit_of, encode
@@ -81,7 +81,7 @@ def test_concurrent_refunds_never_exceed_what_was_paid(live_server, settings, pa
     settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "staff": "10000/min"}
     payment = deposit_of(paid_booking)
     url = f"{live_server.url}/api/v1/staff/payments/{payment.pk}/refund"
-    auth = {"Authorization": f"Token {Token.objects.create(user=owner).key}"}
+    auth = {"Authorization": f"Token {api_token_issue(user=owner)[1]}"}
     body = {"amount_cents": 2000}
 
     results = storm([(url, body, {**auth, "Idempotency-Key": f"k{n}"}) for n in range(8)])
@@ -99,7 +99,7 @@ def test_the_same_refund_key_at_once_makes_one_refund(live_server, settings, pai
     payment = deposit_of(paid_booking)
     url = f"{live_server.url}/api/v1/staff/payments/{payment.pk}/refund"
     headers = {
-        "Authorization": f"Token {Token.objects.create(user=owner).key}",
+        "Authorization": f"Token {api_token_issue(user=owner)[1]}",
         "Idempotency-Key": "one-key",
     }
     body = {"amount_cents": 3000}
