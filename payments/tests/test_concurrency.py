@@ -121,7 +121,7 @@ def test_concurrent_manager_refunds_stay_within_the_limit_per_booking(
     san_jose.save()
     payment = deposit_of(paid_booking)
     url = f"{live_server.url}/api/v1/staff/payments/{payment.pk}/refund"
-    auth = {"Authorization": f"Token {Token.objects.create(user=sj_manager).key}"}
+    auth = {"Authorization": f"Token {api_token_issue(user=sj_manager)[1]}"}
 
     results = storm(
         [(url, {"amount_cents": 500}, {**auth, "Idempotency-Key": f"m{n}"}) for n in range(6)]
