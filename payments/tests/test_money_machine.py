@@ -49,10 +49,11 @@ from payments import selectors
 from payments.models import Payment, PaymentKind, Refund, RefundStatus
 from payments.tasks import charge_balance, sweep_stripe_events
 
-pytestmark = [pytest.mark.django_db]
-
 EXAMPLES = int(os.environ.get("MONEY_MACHINE_EXAMPLES", "25"))
 STEPS = int(os.environ.get("MONEY_MACHINE_STEPS", "30"))
+
+# A step takes up to ~40 ms here: a larger search gets the time it needs.
+pytestmark = [pytest.mark.django_db, pytest.mark.timeout(max(300, EXAMPLES * STEPS // 10))]
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 # Ten days before each daylight-saving change of 2027 in San Jose (March 14, November 7), so
