@@ -16,6 +16,7 @@ with `station_action(roles=...)`.
 import functools
 from collections.abc import Iterable
 
+from django.apps import apps
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 
@@ -67,6 +68,11 @@ def _guarded(func, roles: frozenset):
 
 
 class _ScopedChoices:
+    """Foreign-key and many-to-many choices of a form that writes: only rows of the stations
+    where the user holds one of the admin's `write_roles` (so a chef at one station who manages
+    another cannot pick the first station's rows). The choices are also what a submitted form is
+    validated against."""
+
     def _scoped_related(self, db_field, request, kwargs):
         related = db_field.related_model
         if related is Station:
@@ -74,8 +80,10 @@ class _ScopedChoices:
                 "queryset", tenancy.stations_for(request.user, roles=self.write_roles)
             )
         elif tenancy.is_station_owned(related):
-            base = kwargs.get("queryset") or related._default_manager.all()
-            kwargs["queryset"] = tenancy.scope(base, request.user)
+            base = kwargs.get("queryset")
+            if base is None:
+                base = related._default_manager.all()
+            kwargs["queryset"] = tenancy.scope(base, request.user, roles=self.write_roles)
         return kwargs
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -94,6 +102,27 @@ class StationScopedAdmin(_ScopedChoices, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return tenancy.scope(super().get_queryset(request), request.user, roles=self.view_roles)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        roles = self._autocomplete_roles(request)
+        if roles is not None:
+            queryset = tenancy.scope(queryset, request.user, roles=roles)
+        return queryset, may_have_duplicates
+
+    def _autocomplete_roles(self, request) -> frozenset | None:
+        """When Django's autocomplete view asks (for a field of the form named in the request),
+        the roles that may write that form: the choices it offers are choices to write with.
+        None for any other search."""
+        match = getattr(request, "resolver_match", None)
+        if match is None or match.url_name != "autocomplete":
+            return None
+        try:
+            source = apps.get_model(request.GET["app_label"], request.GET["model_name"])
+        except (KeyError, LookupError, ValueError):
+            return frozenset()
+        source_admin = self.admin_site._registry.get(source)
+        return frozenset(getattr(source_admin, "write_roles", self.write_roles))
 
     def has_module_permission(self, request):
         return tenancy.has_any_role(request.user, self.view_roles)
