@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -301,15 +302,15 @@ class SuperuserOnlyMixin:
         return tenancy.is_superuser(request.user)
 
 
-def _superusers_only(model) -> None:
-    registered = admin.site._registry.get(model)
-    if registered is None:
-        return
-    admin.site.unregister(model)
-    admin.site.register(
-        model, type(type(registered).__name__, (SuperuserOnlyMixin, type(registered)), {})
-    )
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
 
 
-_superusers_only(get_user_model())
-_superusers_only(Group)
+@admin.register(get_user_model())
+class UserAdmin(SuperuserOnlyMixin, auth_admin.UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class GroupAdmin(SuperuserOnlyMixin, auth_admin.GroupAdmin):
+    pass

@@ -25,13 +25,15 @@ from stations.models import Station
 
 
 class StationListFilter(admin.SimpleListFilter):
-    """A station filter that offers only the stations the user may see."""
+    """A station filter that offers only the stations whose rows the user may see here."""
 
     title = "station"
     parameter_name = "station"
 
     def lookups(self, request, model_admin):
-        return [(s.pk, s.name) for s in tenancy.stations_for(request.user).only("pk", "name")]
+        roles = getattr(model_admin, "view_roles", None)
+        stations = tenancy.stations_for(request.user, roles=roles).only("pk", "name")
+        return [(s.pk, s.name) for s in stations]
 
     def queryset(self, request, queryset):
         value = self.value()

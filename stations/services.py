@@ -51,11 +51,16 @@ def membership_invite(
     """Invite a person (a new or an existing account) to the station in a role, by e-mail.
 
     The link's token exists only in the e-mail, which is sent after commit (no mail for an
-    invitation that was not saved); the row keeps its hash. Raises ValidationError when the
-    address already belongs to a member of the station."""
+    invitation that was not saved); the row keeps its hash. An earlier open invitation of the
+    address to the station stops working (the newest link is the one that counts). Raises
+    ValidationError when the address already belongs to a member of the station."""
     email = normalize_email(email)
     if Membership.objects.filter(station=station, user__email__iexact=email).exists():
         raise ValidationError({"email": "This person is already a member of the station."})
+    now = timezone.now()
+    Invitation.objects.filter(
+        station=station, email=email, accepted_at__isnull=True, expires_at__gt=now
+    ).update(expires_at=now)
     token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         station=station,
@@ -64,7 +69,7 @@ def membership_invite(
         name=name.strip(),
         invited_by=invited_by,
         token_hash=Invitation.hash_token(token),
-        expires_at=timezone.now() + timedelta(days=Invitation.VALID_DAYS),
+        expires_at=now + timedelta(days=Invitation.VALID_DAYS),
     )
     link = settings.PUBLIC_BASE_URL + reverse("invitation", kwargs={"token": token})
     transaction.on_commit(functools.partial(_send_invitation, invitation=invitation, link=link))

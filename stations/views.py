@@ -43,9 +43,9 @@ def _existing_account(request, invitation):
         user.is_authenticated and services.normalize_email(user.email or "") == invitation.email
     )
     login_url = f"{reverse('admin:login')}?{urlencode({'next': request.path})}"
-    if request.method == "POST":
-        if not signed_in_as_invitee:
-            return redirect(login_url)
+    if request.method == "POST" and not user.is_authenticated:
+        return redirect(login_url)
+    if request.method == "POST" and signed_in_as_invitee:
         try:
             services.invitation_accept(invitation=invitation, user=user)
         except services.InvitationClosed:
@@ -60,7 +60,9 @@ def _existing_account(request, invitation):
         "signed_in_as_invitee": signed_in_as_invitee,
         "login_url": login_url,
     }
-    return render(request, TEMPLATE, context)
+    # Signed in as someone else: the page says to sign in as the invited account instead.
+    status = 403 if request.method == "POST" else 200
+    return render(request, TEMPLATE, context, status=status)
 
 
 def _new_account(request, invitation):

@@ -156,6 +156,24 @@ def test_an_owner_may_not_browse_the_users_of_the_site(owner_browser, owner, sup
     assert su.get(reverse("admin:auth_user_changelist")).status_code == 200
 
 
+def test_an_owner_finds_no_users_through_autocomplete(owner_browser, sj_agent):
+    response = owner_browser.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "stations", "model_name": "chef", "field_name": "user", "term": ""},
+    )
+
+    assert response.status_code in (403, 404)
+    assert sj_agent.username not in response.content.decode()
+
+
+def test_a_new_invitation_replaces_the_open_one(invited, mailoutbox):
+    first = invited()
+    second = invited()
+
+    assert Client().get(accept_path(first)).status_code == 410
+    assert Client().get(accept_path(second)).status_code == 200
+
+
 def test_an_owner_with_user_permissions_still_may_not_browse_users(owner):
     from django.contrib.auth.models import Permission
 
@@ -257,7 +275,8 @@ def test_an_existing_account_must_sign_in_to_accept(invited, sacramento, san_jos
     stranger = Client()
     stranger.force_login(someone_else)
     refused = stranger.post(accept_path(token))
-    assert refused.status_code == 302  # to the sign-in page, to sign in as the invited account
+    assert refused.status_code == 403
+    assert "not as the account of this address" in " ".join(refused.content.decode().split())
     assert not Membership.objects.filter(user__in=[person, someone_else], station=san_jose).exists()
     assert Invitation.objects.get().accepted_at is None
 
