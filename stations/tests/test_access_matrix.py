@@ -337,7 +337,11 @@ def staff_routes() -> dict[type, list[URLPattern]]:
 
 
 def viewset_label(cls) -> str:
-    return cls.queryset.model._meta.label_lower
+    """The model a staff viewset serves: the key of its rules."""
+    queryset = getattr(cls, "queryset", None)
+    if queryset is None:
+        raise MissingRule(f"{cls.__name__}: set `queryset` so the matrix knows its model")
+    return queryset.model._meta.label_lower
 
 
 def route_actions(cls, pattern) -> dict[str, str]:
