@@ -19,6 +19,7 @@ urlpatterns = [
     # Calendar feeds: the secret token in the URL is the credential (rotate it in the admin).
     re_path(r"^feeds/stations/(?P<token>[-\w]+)\.ics$", station_feed, name="station-feed"),
     re_path(r"^feeds/chefs/(?P<token>[-\w]+)\.ics$", chef_feed, name="chef-feed"),
+    path("invitations/", include("stations.urls")),  # staff invited by e-mail accept here
 ]
 
 if settings.BENCH_ENDPOINTS:

@@ -41,7 +41,8 @@ class RefundForm(forms.Form):
 
 @admin.register(Payment)
 class PaymentAdmin(StationScopedAdmin):
-    write_roles = tenancy.MANAGE_ROLES
+    view_roles = tenancy.STAFF_WRITE_ROLES  # chefs see their events, not the money
+    write_roles = tenancy.MANAGE_ROLES  # refunds: owners, and managers up to the limit
     list_display = [
         "booking",
         "kind",
@@ -77,11 +78,6 @@ class PaymentAdmin(StationScopedAdmin):
         "updated_at",
     ]
     exclude = ["client_secret"]
-
-    def get_queryset(self, request):
-        return tenancy.scope(
-            super().get_queryset(request), request.user, roles=tenancy.STAFF_WRITE_ROLES
-        )
 
     def has_add_permission(self, request):
         return False  # payments come from bookings and Stripe
@@ -144,10 +140,12 @@ class PaymentAdmin(StationScopedAdmin):
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(StationScopedAdmin):
-    """The webhook ledger. Rows not yet tied to a station (unknown objects) are visible to
-    superusers only."""
+    """The webhook ledger. Its rows carry the payments' amounts, receipt e-mails and intents, so
+    the same roles as payments read it and act on it. Rows not yet tied to a station (unknown
+    objects) are visible to superusers only."""
 
-    write_roles = tenancy.SETTINGS_ROLES
+    view_roles = PaymentAdmin.view_roles
+    write_roles = PaymentAdmin.write_roles  # reprocess
     list_display = [
         "event_id",
         "type",

@@ -1,13 +1,18 @@
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
 
 from bookings import services as booking_services
 from stations import services, tenancy
 from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
-from stations.models import Chef, Membership, ServiceZone, Station, TimeOff
+from stations.forms import InviteForm
+from stations.models import Chef, Invitation, Membership, ServiceZone, Station, TimeOff
 
 
 class ServiceZoneInline(StationScopedInline):
@@ -156,11 +161,80 @@ class StationAdmin(RotateFeedMixin, StationScopedAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(StationScopedAdmin):
+    """Owners add staff by e-mail invitation (the add page), never by picking from the users of
+    the whole site; a membership's user and station never change (revoke and invite instead)."""
+
     write_roles = tenancy.SETTINGS_ROLES
     list_display = ["user", "station", "role", "created_at"]
     list_filter = [StationListFilter, "role"]
     list_select_related = ["user", "station"]
     search_fields = ["user__username", "user__first_name", "user__last_name"]
+    fields = ["user", "station", "role", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "station", "created_at"]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        stations = tenancy.stations_for(request.user, roles=self.write_roles)
+        form = InviteForm(request.POST or None, stations=stations)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.membership_invite(invited_by=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                email = services.normalize_email(form.cleaned_data["email"])
+                self.message_user(request, f"Invitation sent to {email}.", messages.SUCCESS)
+                return redirect("admin:stations_invitation_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Invite a member",
+            "opts": self.model._meta,
+            "form": form,
+            **(extra_context or {}),
+        }
+        return render(request, "admin/stations/membership/invite.html", context)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(StationScopedAdmin):
+    """Invitations sent, for the owners who send them: read-only; deleting one revokes its link."""
+
+    view_roles = tenancy.SETTINGS_ROLES
+    write_roles = tenancy.SETTINGS_ROLES
+    list_display = ["email", "station", "role", "invited_by", "created_at", "state"]
+    list_filter = [StationListFilter, "role"]
+    list_select_related = ["station", "invited_by"]
+    search_fields = ["email"]
+    fields = [
+        "email",
+        "name",
+        "station",
+        "role",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False  # invite from the memberships' add page
+
+    def has_change_permission(self, request, obj=None):
+        return False if obj is not None else super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj)
+
+    @admin.display(description="state")
+    def state(self, invitation):
+        if invitation.accepted_at:
+            return "accepted"
+        return "open" if invitation.is_open() else "expired"
 
 
 @admin.register(Chef)
@@ -204,3 +278,39 @@ class TimeOffAdmin(ChefTimeMixin, StationScopedAdmin):
     search_fields = ["chef__name", "reason"]
     autocomplete_fields = ["chef"]
     date_hierarchy = "starts_at"
+
+
+# --- The users of the whole site: superusers only ---------------------------------------------
+# Django's user and group admins go by Django's model permissions; here a user list would show
+# every member of every station, so only superusers see it, whatever permissions a user holds.
+
+
+class SuperuserOnlyMixin:
+    def has_module_permission(self, request):
+        return tenancy.is_superuser(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return tenancy.is_superuser(request.user)
+
+    def has_add_permission(self, request):
+        return tenancy.is_superuser(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return tenancy.is_superuser(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return tenancy.is_superuser(request.user)
+
+
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
+
+
+@admin.register(get_user_model())
+class UserAdmin(SuperuserOnlyMixin, auth_admin.UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class GroupAdmin(SuperuserOnlyMixin, auth_admin.GroupAdmin):
+    pass

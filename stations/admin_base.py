@@ -5,23 +5,35 @@ admin for station-owned rows inherits.
 Lists, change forms, search, actions and autocomplete all start from `get_queryset`, which goes
 through `tenancy.scope`; foreign-key and many-to-many choices are scoped the same way; the
 station filter lists only the user's stations. Permissions come from the membership role, not
-Django's per-model permissions: members may view, `write_roles` may add, change and delete.
+Django's per-model permissions: `view_roles` may view, `write_roles` may add, change and delete.
+
+Every admin action is checked twice: its button shows only to a user holding one of its roles
+somewhere, and when it runs, the user must hold one of them at the station of every selected row
+(else 403, nothing done). An action's roles are the admin's `write_roles` unless it is declared
+with `station_action(roles=...)`.
 """
 
+import functools
+from collections.abc import Iterable
+
+from django.apps import apps
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 
 from stations import tenancy
 from stations.models import Station
 
 
 class StationListFilter(admin.SimpleListFilter):
-    """A station filter that offers only the stations the user may see."""
+    """A station filter that offers only the stations whose rows the user may see here."""
 
     title = "station"
     parameter_name = "station"
 
     def lookups(self, request, model_admin):
-        return [(s.pk, s.name) for s in tenancy.stations_for(request.user).only("pk", "name")]
+        roles = getattr(model_admin, "view_roles", None)
+        stations = tenancy.stations_for(request.user, roles=roles).only("pk", "name")
+        return [(s.pk, s.name) for s in stations]
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -31,7 +43,38 @@ class StationListFilter(admin.SimpleListFilter):
         return queryset.filter(**{("pk" if not path else f"{path}_id"): int(value)})
 
 
+def station_action(*, roles: Iterable[str], **kwargs):
+    """`admin.action` that names the roles which may run it (checked per selected row's
+    station by `StationScopedAdmin`)."""
+
+    def decorate(func):
+        func = admin.action(**kwargs)(func)
+        func.allowed_roles = frozenset(roles)
+        return func
+
+    return decorate
+
+
+def _guarded(func, roles: frozenset):
+    """The action, refused (403) unless the user holds one of `roles` at the station of every
+    selected row."""
+
+    @functools.wraps(func)
+    def guarded(modeladmin, request, queryset):
+        if not tenancy.may_act_on(request.user, queryset, roles):
+            raise PermissionDenied
+        return func(modeladmin, request, queryset)
+
+    guarded.allowed_roles = roles
+    return guarded
+
+
 class _ScopedChoices:
+    """Foreign-key and many-to-many choices of a form that writes: only rows of the stations
+    where the user holds one of the admin's `write_roles` (so a chef at one station who manages
+    another cannot pick the first station's rows). The choices are also what a submitted form is
+    validated against."""
+
     def _scoped_related(self, db_field, request, kwargs):
         related = db_field.related_model
         if related is Station:
@@ -39,8 +82,10 @@ class _ScopedChoices:
                 "queryset", tenancy.stations_for(request.user, roles=self.write_roles)
             )
         elif tenancy.is_station_owned(related):
-            base = kwargs.get("queryset") or related._default_manager.all()
-            kwargs["queryset"] = tenancy.scope(base, request.user)
+            base = kwargs.get("queryset")
+            if base is None:
+                base = related._default_manager.all()
+            kwargs["queryset"] = tenancy.scope(base, request.user, roles=self.write_roles)
         return kwargs
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -53,19 +98,41 @@ class _ScopedChoices:
 
 
 class StationScopedAdmin(_ScopedChoices, admin.ModelAdmin):
+    view_roles = tenancy.ALL_ROLES
     write_roles = tenancy.STAFF_WRITE_ROLES
     show_full_result_count = False
 
     def get_queryset(self, request):
-        return tenancy.scope(super().get_queryset(request), request.user)
+        return tenancy.scope(super().get_queryset(request), request.user, roles=self.view_roles)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        roles = self._autocomplete_roles(request)
+        if roles is not None:
+            queryset = tenancy.scope(queryset, request.user, roles=roles)
+        return queryset, may_have_duplicates
+
+    def _autocomplete_roles(self, request) -> frozenset | None:
+        """When Django's autocomplete view asks (for a field of the form named in the request),
+        the roles that may write that form: the choices it offers are choices to write with.
+        None for any other search."""
+        match = getattr(request, "resolver_match", None)
+        if match is None or match.url_name != "autocomplete":
+            return None
+        try:
+            source = apps.get_model(request.GET["app_label"], request.GET["model_name"])
+        except (KeyError, LookupError, ValueError):
+            return frozenset()
+        source_admin = self.admin_site._registry.get(source)
+        return frozenset(getattr(source_admin, "write_roles", self.write_roles))
 
     def has_module_permission(self, request):
-        return tenancy.has_any_role(request.user)
+        return tenancy.has_any_role(request.user, self.view_roles)
 
     def has_view_permission(self, request, obj=None):
         if obj is None:
-            return tenancy.has_any_role(request.user)
-        return tenancy.has_role(request.user, tenancy.station_id_of(obj), tenancy.ALL_ROLES)
+            return tenancy.has_any_role(request.user, self.view_roles)
+        return tenancy.has_role(request.user, tenancy.station_id_of(obj), self.view_roles)
 
     def has_add_permission(self, request):
         return tenancy.has_any_role(request.user, self.write_roles)
@@ -77,6 +144,21 @@ class StationScopedAdmin(_ScopedChoices, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return self.has_change_permission(request, obj)
+
+    # --- Actions ---------------------------------------------------------------------------
+
+    def action_roles(self, func) -> frozenset:
+        return getattr(func, "allowed_roles", None) or frozenset(self.write_roles)
+
+    def get_actions(self, request):
+        """The actions the user holds a role for somewhere, each guarded per selected row
+        (the site-wide ones, like delete_selected, too)."""
+        actions = {}
+        for name, (func, action_name, description) in super().get_actions(request).items():
+            roles = self.action_roles(func)
+            if tenancy.has_any_role(request.user, roles):
+                actions[name] = (_guarded(func, roles), action_name, description)
+        return actions
 
 
 class StationScopedInline(_ScopedChoices, admin.TabularInline):

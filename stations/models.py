@@ -1,5 +1,6 @@
 """Stations (territories), who works at them and in what role, and their chefs."""
 
+import hashlib
 import secrets
 from datetime import time
 
@@ -8,6 +9,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from stations.validators import (
     validate_currency,
@@ -259,3 +261,48 @@ class TimeOff(models.Model):
     def clean(self) -> None:
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": "Time off must end after it starts."})
+
+
+class Invitation(models.Model):
+    """An owner's invitation to join a station in a role, sent by e-mail. The link's token is
+    stored only as its SHA-256 (a leaked table opens nothing); it works once, until it expires."""
+
+    VALID_DAYS = 7
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    name = models.CharField(
+        max_length=150, blank=True, help_text="The person's name, for a new account."
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} — {self.get_role_display()} at {self.station}"
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def is_open(self, now=None) -> bool:
+        return self.accepted_at is None and (now or timezone.now()) < self.expires_at

@@ -112,3 +112,17 @@ def has_role(user, station_id: int | None, roles: Iterable[str]) -> bool:
 
 def has_any_role(user, roles: Iterable[str] | None = None) -> bool:
     return is_superuser(user) or bool(station_ids_for(user, roles=roles))
+
+
+def station_ids_in(queryset: QuerySet) -> set[int | None]:
+    """The stations the rows of a queryset belong to (None for a row tied to no station)."""
+    path = station_path(queryset.model) or "pk"
+    return set(queryset.order_by().values_list(path, flat=True).distinct())
+
+
+def may_act_on(user, queryset: QuerySet, roles: Iterable[str]) -> bool:
+    """True when the user holds one of `roles` at the station of every row in the queryset
+    (a row tied to no station: superusers only)."""
+    if is_superuser(user):
+        return True
+    return station_ids_in(queryset) <= set(station_ids_for(user, roles=roles))
