@@ -81,6 +81,7 @@ ADMIN_EXPECTED: dict[str, dict[str, frozenset]] = {
         "cancel_selected": WRITERS,
         "reassign_selected": WRITERS,
         "request_balance": WRITERS,
+        "apply_submitted_contact": WRITERS,
     },
     "payments.payment": {
         "view": WRITERS,  # chefs see no money
@@ -99,7 +100,14 @@ ADMIN_EXPECTED: dict[str, dict[str, frozenset]] = {
     # The users of the whole site: superusers only.
     "auth.user": {"view": SUPERUSERS, "*": SUPERUSERS},
     "auth.group": {"view": SUPERUSERS, "*": SUPERUSERS},
-    "authtoken.tokenproxy": {"view": SUPERUSERS, "*": SUPERUSERS},
+    # Staff API tokens: owners see (and revoke) those of their stations' members.
+    "config.apitoken": {
+        "view": OWNERS,
+        "add": NOBODY,
+        "change": NOBODY,
+        "delete": NOBODY,
+        "revoke": OWNERS,
+    },
 }
 
 # API kinds: "read" (list and retrieve) and each write action by name.
@@ -211,10 +219,14 @@ def _invitations(w: World) -> dict:
 
 
 def _tokens(w: World) -> dict:
-    from rest_framework.authtoken.models import Token, TokenProxy
+    from config.models import ApiToken
+    from config.services import api_token_issue
 
-    token = Token.objects.create(user=UserFactory())
-    return {"own": TokenProxy.objects.get(pk=token.pk), "other": None}
+    def token_of_a_member(station):
+        token, _ = api_token_issue(user=MembershipFactory(station=station, role=Role.AGENT).user)
+        return ApiToken.objects.get(pk=token.pk)
+
+    return {"own": token_of_a_member(w.own), "other": token_of_a_member(w.other)}
 
 
 def _per_station(build: Callable) -> Callable:
@@ -243,7 +255,7 @@ BUILDERS: dict[str, Callable[[World], dict]] = {
     "payments.stripeevent": _stripe_events,
     "auth.user": lambda w: {"own": UserFactory(), "other": None},
     "auth.group": lambda w: {"own": Group.objects.create(name="matrix"), "other": None},
-    "authtoken.tokenproxy": _tokens,
+    "config.apitoken": _tokens,
 }
 
 
