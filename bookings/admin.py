@@ -129,7 +129,7 @@ class BookingAdmin(StationScopedAdmin):
             {
                 "fields": [
                     "customer",
-                    "submitted_contact",
+                    "submitted_contact_display",
                     "adults",
                     "children",
                     "addon_codes",
@@ -200,6 +200,21 @@ class BookingAdmin(StationScopedAdmin):
                 )
             except ApiError as exc:  # taken meanwhile, after the form's own check
                 self.message_user(request, str(exc.detail), messages.ERROR)
+
+    @admin.display(description="contact given with the booking")
+    def submitted_contact_display(self, booking):
+        given = booking.submitted_contact or {}
+        if not given:
+            return "-"
+        sms = "SMS yes" if given.get("sms_opt_in") else "SMS no"
+        parts = [given.get("name"), given.get("email"), given.get("phone"), sms]
+        text = " · ".join(p for p in parts if p)
+        if booking.contact_differs:
+            return (
+                f"{text} (differs from the customer record: if it is right, use the action "
+                "'Update the customer from the contact given with the booking')"
+            )
+        return text
 
     @admin.display(description="credit owed to the customer")
     def credit_display(self, booking):

@@ -11,7 +11,7 @@ from stations.models import Role, Station
 class InviteForm(forms.Form):
     station = forms.ModelChoiceField(queryset=Station.objects.none())
     email = forms.EmailField(help_text="The invitation link is sent here.")
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.AGENT)
     name = forms.CharField(
         max_length=150,
         required=False,
