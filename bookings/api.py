@@ -110,7 +110,10 @@ def _create_booking(request, *, source: str, actor: services.Actor) -> Response:
     data = s.BookingRequestSerializer(data=request.data, context={"request": request})
     data.is_valid(raise_exception=True)
     v = data.validated_data
+    claim = getattr(request, "idempotency", None)  # set under an Idempotency-Key
     booking, token, payment = payments.booking_create_with_deposit(
+        request_ref=claim.lookup if claim else "",
+        manage_token=claim.secret_for("manage-token") if claim else None,
         station=v["station"],
         event_date=v["event_date"],
         start_time=v["start_time"],

@@ -168,6 +168,9 @@ class Booking(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="bookings")
     reference = models.CharField(max_length=12, default=new_reference)  # unique: see Meta
     manage_token_hash = models.CharField(max_length=64)
+    # The Idempotency-Key claim of the request that created it (an HMAC of the key, see
+    # config.idempotency): a retry of that request finds this booking instead of making another.
+    request_ref = models.CharField(max_length=64, blank=True, default="")
 
     # When, in the station's local time (event_date, start_time) and as UTC instants.
     event_date = models.DateField()
@@ -250,6 +253,11 @@ class Booking(models.Model):
             # LIKE-pattern index Django adds for unique text fields (nothing searches by
             # prefix; the admin's search is case-insensitive, which that index can't serve).
             models.UniqueConstraint(fields=["reference"], name="booking_reference_unique"),
+            models.UniqueConstraint(
+                fields=["request_ref"],
+                condition=~Q(request_ref=""),
+                name="booking_request_ref_unique",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -332,12 +332,23 @@ def booking_create(
     source: str = BookingSource.WEB,
     actor: Actor = CUSTOMER,
     now: datetime | None = None,
+    request_ref: str = "",
+    manage_token: str | None = None,
 ) -> tuple[Booking, str]:
     """Create a booking in pending_deposit with a free chef; return it and its manage token.
 
     Raises ApiError (400) for invalid input and Conflict (409 slot_unavailable) when no chef is
     free. The manage token is returned once; only its hash is stored.
+
+    A request under an Idempotency-Key passes its claim (`request_ref`) and a `manage_token`
+    derived from the key: a retry of a request that died after this committed (its claim
+    taken over) gets the same booking and token back, never a second booking or a 409 for
+    the slot its own first attempt holds.
     """
+    if request_ref:
+        existing = _booking_of_request(request_ref, manage_token)
+        if existing is not None:
+            return existing, manage_token
     now = now or timezone.now()
     guests = adults + children
     starts_at = validate_start(
@@ -352,10 +363,11 @@ def booking_create(
         addon_codes=addon_codes,
     )
     window = scheduling.event_window(station, starts_at, guests)
-    token = secrets.token_urlsafe(24)
+    token = manage_token or secrets.token_urlsafe(24)
     booking = Booking(
         station=station,
         manage_token_hash=hash_token(token),
+        request_ref=request_ref,
         event_date=event_date,
         start_time=start_time,
         starts_at=window.starts_at,
@@ -402,6 +414,8 @@ def booking_create(
             break
         except IntegrityError as exc:
             constraint = _constraint_of(exc)
+            if constraint == "booking_request_ref_unique":  # its twin committed first
+                return _booking_of_request(request_ref, manage_token), token
             if constraint == "no_chef_double_booking":
                 raise _slot_taken() from exc
             if "reference" not in constraint and not constraint.startswith("customer_"):
@@ -412,6 +426,15 @@ def booking_create(
             booking.reference = Booking._meta.get_field("reference").default()
     logger.info("booking %s created at %s (chef %s)", booking.reference, station.slug, chef_id)
     return booking, token
+
+
+def _booking_of_request(request_ref: str, manage_token: str | None) -> Booking | None:
+    """The booking an earlier attempt of this request created, if any."""
+    booking = Booking.objects.select_related("station", "customer").filter(request_ref=request_ref)
+    booking = booking.first()
+    if booking is not None and not token_matches(booking, manage_token):
+        raise Conflict("This Idempotency-Key belongs to another booking.", code="conflict")
+    return booking
 
 
 # --- Status changes --------------------------------------------------------------------------
@@ -440,8 +463,10 @@ def booking_transition(
     if to_status == BookingStatus.CANCELLED and actor.is_customer and now >= booking.starts_at:
         raise _event_started("cancelled")
     with transaction.atomic():
+        # An expired booking keeps when its hold ended: a deposit paid before then revives it.
+        hold = {} if to_status == BookingStatus.EXPIRED else {"hold_expires_at": None}
         changed = Booking.objects.filter(pk=booking.pk, status=from_status).update(
-            status=to_status, hold_expires_at=None, updated_at=now
+            status=to_status, updated_at=now, **hold
         )
         if changed != 1:
             raise Conflict("The booking was changed meanwhile; reload it.", code="conflict")
@@ -463,17 +488,67 @@ def booking_cancel(
 ) -> tuple[Booking, CancellationTerms]:
     """Cancel under the station's policy; the terms (refund, forfeit) are recorded on the
     history line. Frees the chef. The customer cannot once the event has started (409
-    event_started); staff still can, and choose the refund themselves (payments)."""
-    terms = cancellation_terms(booking, now)
-    booking = booking_transition(
-        booking=booking,
-        to_status=BookingStatus.CANCELLED,
-        actor=actor,
-        reason=reason or "cancelled",
-        data={"policy": terms.as_dict()},
-        now=now,
-    )
+    event_started); staff still can, and choose the refund themselves (payments).
+
+    The terms are computed with the booking's row locked, in the transaction that cancels it:
+    a payment landing meanwhile waits (its sums are written to this row) and then finds the
+    booking cancelled, so it is returned, never kept on a stale read."""
+    with transaction.atomic():
+        locked = Booking.objects.select_for_update().select_related("station").get(pk=booking.pk)
+        terms = cancellation_terms(locked, now)
+        booking = booking_transition(
+            booking=locked,
+            to_status=BookingStatus.CANCELLED,
+            actor=actor,
+            reason=reason or "cancelled",
+            data={"policy": terms.as_dict()},
+            now=now,
+        )
     return booking, terms
+
+
+def booking_revive(*, booking: Booking, actor: Actor, reason: str) -> bool:
+    """Bring an expired booking back as confirmed (its deposit was paid before the hold
+    ended): with its own chef if still free, else another free chef, under the day lock and
+    the no-overlap constraint. False when no chef is free or the event has started: the
+    caller returns the money."""
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_days(booking.station_id, [booking.event_date])
+        locked = Booking.objects.select_for_update().select_related("station").get(pk=booking.pk)
+        if locked.status != BookingStatus.EXPIRED or now >= locked.starts_at:
+            return locked.status == BookingStatus.CONFIRMED
+        try:
+            chef_id = _pick_chef(
+                locked.station,
+                _window_of(locked),
+                locked.event_date,
+                prefer=locked.chef_id,
+                exclude_booking_id=locked.pk,
+            )
+            with transaction.atomic():
+                Booking.objects.filter(pk=locked.pk, status=BookingStatus.EXPIRED).update(
+                    status=BookingStatus.CONFIRMED,
+                    chef_id=chef_id,
+                    hold_expires_at=None,
+                    updated_at=now,
+                )
+        except Conflict:
+            return False
+        except IntegrityError as exc:
+            if _constraint_of(exc) != "no_chef_double_booking":
+                raise
+            return False
+        _record(
+            locked,
+            actor=actor,
+            from_status=BookingStatus.EXPIRED,
+            to_status=BookingStatus.CONFIRMED,
+            reason=reason,
+            data={"chef": chef_id},
+        )
+        availability_changed(station_id=locked.station_id)
+    return True
 
 
 def bookings_expire_holds(*, now: datetime | None = None) -> int:

@@ -16,6 +16,7 @@ fingerprint is an HMAC under that derived key too. Keys from SECRET_KEY_FALLBACK
 and open the rows made before a rotation.
 """
 
+import base64
 import hashlib
 import hmac
 import json
@@ -67,6 +68,12 @@ class _Keys:
             info=b"config.idempotency answer v1\x00" + scope.encode(),
         ).derive(key.encode())
         return cls(scope, lookup, material[:32], material[32:])
+
+    def secret_for(self, purpose: str) -> str:
+        """A secret only the holder of the Idempotency-Key can have again (e.g. a booking's
+        manage token): a retry of a request that died recomputes the same one."""
+        digest = hmac.new(self.sealing, f"secret\x00{purpose}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
     def fingerprint(self, request, kwargs) -> str:
         payload = json.dumps([request.path, kwargs, request.data], sort_keys=True, default=str)
@@ -155,6 +162,9 @@ def idempotent(scope: str):
                 response = Response(body, status=record.response_status)
                 response["Idempotent-Replayed"] = "true"
                 return response
+            # The claim, for the handler: what it creates can be tied to this request, so a
+            # retry that takes over a dead claim finds it (see bookings.services.booking_create).
+            request.idempotency = keys
             try:
                 response = handler(view, request, *args, **kwargs)
             except Exception as exc:

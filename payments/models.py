@@ -42,6 +42,11 @@ class Payment(models.Model):
     offline = models.BooleanField(
         default=False, help_text="Made without Stripe (no STRIPE_SECRET_KEY): not real money."
     )
+    to_return = models.BooleanField(
+        default=False,
+        help_text="Paid after its booking ended (cancelled, or expired and its slot gone): "
+        "refunded automatically.",
+    )
     off_session = models.BooleanField(
         default=False, help_text="Charged to the card saved with the deposit (automatic balance)."
     )

@@ -16,7 +16,7 @@ import logging
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -25,7 +25,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from bookings import services as bookings
-from bookings.models import NO_PAYMENT_STATUSES, Booking, BookingStatus
+from bookings.models import CALLED_OFF_STATUSES, NO_PAYMENT_STATUSES, Booking, BookingStatus
 from bookings.notifications import notify_customer
 from bookings.policy import CancellationTerms
 from config.exceptions import ApiError
@@ -114,10 +114,11 @@ def _create_deposit(booking: Booking) -> Payment:
 def booking_create_with_deposit(**booking_fields) -> tuple[Booking, str, Payment | None]:
     """Create a booking (bookings.services.booking_create), then its deposit PaymentIntent
     outside the booking's transaction. If Stripe is unreachable the booking still stands and
-    the customer's booking link creates the intent later (payment None here)."""
+    the customer's booking link creates the intent later (payment None here). A retried
+    request finds its booking (see booking_create) and its deposit, created once."""
     booking, token = bookings.booking_create(**booking_fields)
     try:
-        payment = _create_deposit(booking)  # a new booking has none yet
+        payment = payment_for_deposit(booking=booking)
     except stripe_client.StripeError:
         logger.warning(
             "deposit intent for booking %s not created; will retry on read",
@@ -410,9 +411,11 @@ def _refund_across_payments(
     *, booking: Booking, amount_cents: int, key: str, actor, reason: str, by_policy: bool
 ) -> list[Refund]:
     """Refund an amount from the booking's paid payments, newest first, counting refunds still
-    in flight. A part Stripe refuses is noted on the booking for staff."""
+    in flight. A part Stripe refuses is noted on the booking for staff. Payments that arrived
+    after the booking ended are not drawn on: they are returned whole on their own."""
     refunds, left = [], amount_cents
-    for payment in booking.payments.filter(succeeded=True).order_by("-created_at", "-pk"):
+    paid = booking.payments.filter(succeeded=True, to_return=False)
+    for payment in paid.order_by("-created_at", "-pk"):
         amount = min(left, refundable_now(payment))
         if amount <= 0:
             continue
@@ -703,7 +706,7 @@ def _apply(row: StripeEvent, effects: _Effects) -> str:
     row.station_id = payment.booking.station_id
     _check_matches(row, payment, obj)
     if row.type == "payment_intent.succeeded":
-        _apply_succeeded(payment, obj, effects)
+        _apply_succeeded(payment, obj, effects, paid_at=_event_time(row))
     elif row.type == "payment_intent.payment_failed":
         _apply_failed(payment, obj, effects)
     elif row.type == "charge.refunded":
@@ -711,6 +714,14 @@ def _apply(row: StripeEvent, effects: _Effects) -> str:
     elif row.type == "charge.dispute.created":
         _apply_dispute(payment, obj)
     return EventOutcome.PROCESSED
+
+
+def _event_time(row: StripeEvent):
+    """When Stripe says the event happened (its signed `created`), else when we received it."""
+    created = row.payload.get("created")
+    if isinstance(created, int) and not isinstance(created, bool) and 0 < created < 2**33:
+        return datetime.fromtimestamp(created, tz=UTC)
+    return row.received_at
 
 
 class _NotStoredYet(Exception):
@@ -804,7 +815,13 @@ def _save(payment: Payment) -> None:
 
 
 def _save_booking_totals(booking_id: int) -> None:
-    """The booking's paid, refunded and refund-in-flight sums, from its payments and refunds."""
+    """The booking's paid, refunded and refund-in-flight sums, from its payments and refunds.
+
+    The booking's row is locked before the sums are read: two transactions changing different
+    payments of one booking (two events applied at once, a refund racing an event) would
+    otherwise each write sums that miss the other's change. Lock order: payments, then the
+    booking, everywhere."""
+    list(Booking.objects.select_for_update().filter(pk=booking_id).values_list("pk"))
     sums = Payment.objects.filter(booking_id=booking_id, succeeded=True).aggregate(
         paid=Sum("amount_cents"), refunded=Sum("amount_refunded_cents")
     )
@@ -819,8 +836,9 @@ def _save_booking_totals(booking_id: int) -> None:
     )
 
 
-def _mark_succeeded(payment: Payment, effects: _Effects) -> None:
-    """Record that the money arrived; confirm the booking on its deposit (once)."""
+def _mark_succeeded(payment: Payment, effects: _Effects, paid_at=None) -> None:
+    """Record that the money arrived; confirm the booking on its deposit (once). Money for a
+    booking that has ended is handled by _late_payment."""
     if payment.succeeded:
         return
     payment.succeeded = True
@@ -837,12 +855,7 @@ def _mark_succeeded(payment: Payment, effects: _Effects) -> None:
             data={"payment_intent": payment.stripe_payment_intent_id},
         )
     if booking.status in NO_PAYMENT_STATUSES:
-        bookings.booking_note(
-            booking=booking,
-            actor=SYSTEM,
-            reason=f"{payment.kind} paid while the booking was {booking.status}: review",
-            data={"payment_intent": payment.stripe_payment_intent_id},
-        )
+        _late_payment(payment, booking, paid_at, effects)
         return
     if payment.kind == PaymentKind.DEPOSIT and booking.status == BookingStatus.PENDING_DEPOSIT:
         bookings.booking_transition(
@@ -857,6 +870,99 @@ def _mark_succeeded(payment: Payment, effects: _Effects) -> None:
         )
 
 
+def _late_payment(payment: Payment, booking: Booking, paid_at, effects: _Effects) -> None:
+    """Money for a booking that has ended. A deposit paid before the hold ended revives the
+    booking when a chef is still free; money for an expired or cancelled booking is otherwise
+    returned automatically (after commit, and by the sweeper if that is lost) and the customer
+    told; after a no-show, staff decide. Each case leaves a line in the booking's history."""
+    money = f"{payment.amount_cents / 100:,.2f} {payment.currency}"
+    if (
+        booking.status == BookingStatus.EXPIRED
+        and payment.kind == PaymentKind.DEPOSIT
+        and paid_at is not None
+        and booking.hold_expires_at is not None
+        and paid_at <= booking.hold_expires_at
+    ):
+        reason = "deposit paid before the hold ended: booking revived"
+        if bookings.booking_revive(booking=booking, actor=SYSTEM, reason=reason):
+            effects.notify.append(
+                lambda: notify_customer(
+                    booking=booking,
+                    subject=f"Your hibachi party is booked ({booking.reference})",
+                    text=f"Thank you! Your deposit is in and booking {booking.reference} "
+                    "is confirmed.",
+                )
+            )
+            return
+        why = "its deposit came in time, but the date was taken meanwhile"
+    elif booking.status in CALLED_OFF_STATUSES:
+        why = f"the booking was already {booking.get_status_display().lower()}"
+    else:
+        bookings.booking_note(
+            booking=booking,
+            actor=SYSTEM,
+            reason=f"{payment.kind} paid while the booking was {booking.status}: review",
+            data={"payment_intent": payment.stripe_payment_intent_id},
+        )
+        return
+    payment.to_return = True
+    Payment.objects.filter(pk=payment.pk).update(to_return=True)
+    bookings.booking_note(
+        booking=booking,
+        actor=SYSTEM,
+        reason=f"{payment.kind} of {money} paid after {why}: refunded automatically",
+        data={"payment_intent": payment.stripe_payment_intent_id},
+    )
+    effects.notify.append(lambda: _return_quietly(payment.pk))
+    effects.notify.append(
+        lambda: notify_customer(
+            booking=booking,
+            subject=f"Your payment is being refunded ({booking.reference})",
+            text=f"We received {money} for booking {booking.reference}, but {why}. "
+            "The full amount is on its way back to your card. Please contact us to book again.",
+        )
+    )
+
+
+def payment_return(*, payment: Payment) -> Refund | None:
+    """Refund what a payment flagged `to_return` still holds (once: a fixed key per payment;
+    refunds in flight count). None when nothing is left to return."""
+    amount = refundable_now(payment)
+    if not payment.to_return or amount <= 0:
+        return None
+    if payment.refunds.filter(idempotency_key=f"late-{payment.pk}").exists():
+        return None  # returned once; anything since was a person's choice
+    return payment_refund(
+        payment=payment,
+        amount_cents=amount,
+        idempotency_key=f"late-{payment.pk}",
+        actor=SYSTEM,
+        reason="paid after the booking ended",
+        check_role=False,
+    )
+
+
+def payments_to_return() -> list[int]:
+    """Payments flagged to return that hold money and were not returned yet (sweeper input)."""
+    return list(
+        Payment.objects.filter(
+            to_return=True, succeeded=True, amount_refunded_cents__lt=F("amount_cents")
+        )
+        .exclude(refunds__idempotency_key__startswith="late-")
+        .values_list("pk", flat=True)[:200]
+    )
+
+
+def _return_quietly(payment_id: int) -> None:
+    payment = Payment.objects.select_related("booking__station").filter(pk=payment_id).first()
+    if payment is None:
+        return
+    try:
+        payment_return(payment=payment)
+    except Exception:  # the sweeper returns it
+        logger.warning("late payment %s not returned yet", payment_id, exc_info=True)
+
+
 def _withdraw_stale_quietly(booking_id: int) -> None:
     booking = Booking.objects.filter(pk=booking_id).first()
     if booking is None:
@@ -867,13 +973,13 @@ def _withdraw_stale_quietly(booking_id: int) -> None:
         logger.warning("stale intents of booking %s not withdrawn", booking_id, exc_info=True)
 
 
-def _apply_succeeded(payment: Payment, obj: dict, effects: _Effects) -> None:
+def _apply_succeeded(payment: Payment, obj: dict, effects: _Effects, paid_at=None) -> None:
     payment.stripe_customer_id = obj.get("customer") or payment.stripe_customer_id
     payment.stripe_payment_method_id = obj.get("payment_method") or payment.stripe_payment_method_id
     if payment.succeeded:
         _save(payment)
         return
-    _mark_succeeded(payment, effects)
+    _mark_succeeded(payment, effects, paid_at=paid_at)
 
 
 def _apply_failed(payment: Payment, obj: dict, effects: _Effects) -> None:

@@ -5,8 +5,9 @@ import logging
 from celery import shared_task
 
 from bookings.models import Booking
+from config.exceptions import ApiError
 from payments import services, stripe_client
-from payments.models import Refund, StripeEvent
+from payments.models import Payment, Refund, StripeEvent
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ def sweep_stripe_events() -> int:
         send_refund.delay(refund_id)
     for booking in Booking.objects.filter(pk__in=services.bookings_with_open_payments_ended()):
         services.payments_withdraw_open(booking=booking)
+    for payment in Payment.objects.filter(pk__in=services.payments_to_return()):
+        try:
+            services.payment_return(payment=payment)
+        except (ApiError, stripe_client.StripeError):
+            logger.warning("late payment %s not returned yet", payment.pk, exc_info=True)
     return len(stuck)
 
 

@@ -306,7 +306,7 @@ def test_expire_holds_task_frees_the_chef(san_jose, clock):
 
     hold.refresh_from_db()
     assert hold.status == BookingStatus.EXPIRED
-    assert hold.hold_expires_at is None
+    assert hold.hold_expires_at == CREATED + timedelta(minutes=60)  # kept: when the hold ended
     event = BookingEvent.objects.filter(booking=hold).order_by("pk").last()
     assert (event.from_status, event.to_status) == ("pending_deposit", "expired")
     assert event.actor_label == "system"

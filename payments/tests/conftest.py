@@ -382,6 +382,8 @@ class FakeStripe:
     page_size: int = 100
     failures: list = field(default_factory=list)
     answers: dict = field(default_factory=dict)  # (path, idempotency key) -> (status, body)
+    # path -> threading.Event: the next request to that path waits for it (a stalling Stripe)
+    gates: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_next(self, path: str, status: int, *, after_processing: bool = False, **error):
@@ -505,6 +507,10 @@ class _StripeHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length).decode() if length else ""
         form = dict(parse_qsl(body if method == "POST" else split.query, keep_blank_values=True))
         key = self.headers.get("Idempotency-Key")
+        with fake.lock:
+            gate = fake.gates.pop(split.path, None)
+        if gate is not None:
+            gate.wait(timeout=30)
         with fake.lock:
             fake.requests.append(
                 {

@@ -130,3 +130,34 @@ def test_concurrent_manager_refunds_stay_within_the_limit_per_booking(
     codes = sorted(code for code, _ in results)
     assert codes == [200] * 2 + [403] * 4, results
     assert sum(Refund.objects.values_list("amount_cents", flat=True)) == 1_000
+
+
+def test_a_refund_and_an_event_on_two_payments_of_one_booking_keep_its_sums(
+    live_server, settings, paid_booking, owner, sign, stripe_event, sj_manager
+):
+    """Each transaction writes the booking's sums of all its payments: with the booking row
+    locked before they are read, neither overwrites the other's change with a stale sum."""
+    from bookings import services as booking_services
+    from payments import services
+
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "staff": "10000/min"}
+    balance = services.payment_request_balance(
+        booking=paid_booking, actor=booking_services.Actor.of(sj_manager)
+    )
+    deposit = deposit_of(paid_booking)
+    refund_url = f"{live_server.url}/api/v1/staff/payments/{deposit.pk}/refund"
+    auth = {"Authorization": f"Token {api_token_issue(user=owner)[1]}"}
+    body = encode(stripe_event("payment_intent.succeeded", balance))
+    webhook = (f"{live_server.url}{WEBHOOK}", body, {"Stripe-Signature": sign(body)})
+
+    for n in range(3):
+        results = storm(
+            [(refund_url, {"amount_cents": 1000}, {**auth, "Idempotency-Key": f"r{n}"}), webhook]
+        )
+        assert [code for code, _ in results] == [200, 200], results
+
+    paid_booking.refresh_from_db()
+    payments = list(paid_booking.payments.filter(succeeded=True))
+    assert paid_booking.amount_paid_cents == sum(p.amount_cents for p in payments)
+    assert paid_booking.amount_refunded_cents == sum(p.amount_refunded_cents for p in payments)
+    assert paid_booking.amount_refunded_cents == 3000

@@ -572,7 +572,7 @@ def test_an_event_with_a_nul_escape_is_stored_not_refused(
     assert deposit_booking.status == BookingStatus.CONFIRMED
 
 
-def test_a_balance_paid_after_cancellation_is_flagged_for_review(
+def test_a_balance_paid_after_cancellation_is_returned(
     paid_booking, apply_event, stripe_event, sj_manager, api_client
 ):
     balance = services.payment_request_balance(
@@ -592,7 +592,9 @@ def test_a_balance_paid_after_cancellation_is_flagged_for_review(
     assert paid_booking.status == BookingStatus.CANCELLED
     assert_booking_sums_match_payments(paid_booking)
     notes = paid_booking.events.filter(to_status="cancelled", from_status="cancelled")
-    assert any("review" in note.reason for note in notes)
+    assert any("refunded automatically" in note.reason for note in notes)
+    balance.refresh_from_db()
+    assert balance.amount_refunded_cents == balance.amount_cents  # returned, not kept
 
 
 def test_a_burst_of_events_kicks_one_drain_that_applies_them_all(

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from bookings import services as bookings_services
 from bookings.models import BookingStatus
+from payments import services as payment_services
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from payments.tests.conftest import BOOKINGS, deposit_of
 
@@ -389,24 +390,32 @@ def test_a_cancelled_or_expired_booking_offers_nothing_to_pay(end, deposit_booki
 
 
 @pytest.mark.parametrize("end", ["cancelled", "expired"])
-def test_a_deposit_paid_after_the_booking_ended_is_flagged_not_confirmed(
+def test_a_deposit_paid_after_the_booking_ended_is_returned_not_kept(
     end, deposit_booking, api_client, apply_event, stripe_event, mailoutbox
 ):
+    """Paid after the cancellation, or after the hold ended: the money goes back by itself,
+    the customer is told, staff see it in the history."""
     if end == "cancelled":
         _cancel_by_customer(deposit_booking, api_client)
     else:
         _expire(deposit_booking)
     payment = deposit_of(deposit_booking)
+    event = stripe_event("payment_intent.succeeded", payment)
+    event["created"] = int((deposit_booking.hold_expires_at + timedelta(minutes=1)).timestamp())
 
-    apply_event(stripe_event("payment_intent.succeeded", payment))
+    apply_event(event)
 
     deposit_booking.refresh_from_db()
     assert deposit_booking.status == end
-    note = deposit_booking.events.get(reason__startswith="deposit paid while the booking was")
-    assert note.reason.endswith(f"{end}: review")
+    payment.refresh_from_db()
+    assert (payment.to_return, payment.amount_refunded_cents) == (True, payment.amount_cents)
+    note = deposit_booking.events.get(reason__contains="refunded automatically")
     assert payment.stripe_payment_intent_id == note.data["payment_intent"]
     assert_sums(deposit_booking)
     assert not [m for m in mailoutbox if "is booked" in m.subject]
+    assert [m for m in mailoutbox if "being refunded" in m.subject]
+    # The sweeper finds nothing more to return, whatever happens to the event again.
+    assert payment_services.payments_to_return() == []
 
 
 def test_the_sweeper_withdraws_what_an_expired_booking_still_offered(deposit_booking):
