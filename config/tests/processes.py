@@ -86,7 +86,9 @@ class _SmtpHandler(socketserver.StreamRequestHandler):
         lines = []
         while True:
             line = self.rfile.readline()
-            if not line or line in (b".\r\n", b".\n"):
+            if not line:
+                return  # the sender died mid-message: nothing was accepted
+            if line in (b".\r\n", b".\n"):
                 break
             lines.append(line[1:] if line.startswith(b"..") else line)
         with sink.lock:
