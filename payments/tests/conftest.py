@@ -14,6 +14,7 @@ Payments test fixtures.
 - `fake_stripe`: a local HTTP server that plays Stripe's API for the SDK (STRIPE_API_BASE).
 """
 
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -384,6 +385,9 @@ class FakeStripe:
     answers: dict = field(default_factory=dict)  # (path, idempotency key) -> (status, body)
     # path -> threading.Event: the next request to that path waits for it (a stalling Stripe)
     gates: dict = field(default_factory=dict)
+    # path -> callable(fake): called after a request to that path was processed, before the
+    # answer goes back (a fault test kills the caller there: Stripe did it, we never heard)
+    hooks: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_next(self, path: str, status: int, *, after_processing: bool = False, **error):
@@ -522,7 +526,15 @@ class _StripeHandler(BaseHTTPRequestHandler):
                 }
             )
             status, answer = fake.handle(method, split.path, form, key)
+            hook = fake.hooks.get(split.path)
+        if hook is not None:
+            hook(fake)
         payload = json.dumps(answer).encode()
+        # The caller may have died waiting (a fault test killed it).
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._answer(status, payload)
+
+    def _answer(self, status: int, payload: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

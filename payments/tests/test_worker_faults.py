@@ -13,15 +13,18 @@ PYTEST_ARGS=payments/tests/test_worker_faults.py` searches harder.
 import os
 import random
 import time
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 
-from bookings.models import BookingEvent, BookingStatus
+from bookings.models import Booking, BookingEvent, BookingStatus
+from bookings.tasks import expire_holds
 from bookings.tests.helpers import next_weekday
 from config.celery import app as celery_app
-from config.tests.processes import SmtpSink, WorkerProcess, service_env, start_smtp, wait_until
+from config.tests.processes import SmtpSink, WorkerProcess, service_env, start_smtp
 from payments.models import EventOutcome, Payment, StripeEvent
+from payments.tasks import charge_due_balances
 from payments.tests.conftest import WEBHOOK, build_stripe_event, deposit_of, encode
 
 pytestmark = [
@@ -71,20 +74,44 @@ def _purge_broker():
         client.delete("unacked", "unacked_index", "unacked_mutex")
 
 
-def kill_at_random_points(worker: WorkerProcess, rng: random.Random, kills: int, busy) -> int:
-    """Start the worker, and `kills` times kill it somewhere in its work (a random moment while
-    `busy()` says work is left), then start it again. Returns how many kills hit work."""
-    hit = 0
+def supervise(
+    worker: WorkerProcess, busy, rng: random.Random, kills: int, seconds=120, beat=None
+) -> int:
+    """Keep the worker running, restarting it whenever it dies, until `busy()` is false; on the
+    way kill it `kills` times at random moments while work is left. `beat()` enqueues the
+    periodic task under test, once per worker start (beat would, every minute). Returns the
+    restarts."""
+    deadline = time.monotonic() + seconds
+    next_kill = time.monotonic() + rng.uniform(0.5, 2.0)
+    restarts = 0
     worker.start()
-    for _ in range(kills):
-        if not busy():
-            break
-        time.sleep(rng.uniform(0.3, 2.5))  # start-up takes ~1 s: some kills land mid-task
-        if busy():
-            hit += 1
-        worker.kill()
-        worker.start()
-    return hit
+    if beat:
+        beat()
+    while busy() and time.monotonic() < deadline:
+        if worker.process.poll() is not None:  # killed (by us or by a provider's hook)
+            worker.start()
+            restarts += 1
+            if beat:
+                beat()
+        elif kills and time.monotonic() >= next_kill:
+            worker.kill()
+            kills -= 1
+            next_kill = time.monotonic() + rng.uniform(0.3, 2.0)
+        time.sleep(0.05)
+    return restarts
+
+
+def kill_on_the_first_messages(worker: WorkerProcess, count: int):
+    """An SMTP hook: SIGKILL the worker while it sends each of its first `count` messages
+    (after the relay has the envelope, before it accepts the message)."""
+    left = [count]
+
+    def hook(sink):
+        if left[0] > 0:
+            left[0] -= 1
+            worker.kill()
+
+    return hook
 
 
 def post_event(event: dict, settings) -> None:
@@ -115,10 +142,14 @@ def test_killed_while_applying_stripe_events_every_event_is_applied_once(
         post_event(build_stripe_event("payment_intent.succeeded", deposit_of(booking)), settings)
 
     def waiting() -> bool:
-        return StripeEvent.objects.exclude(outcome=EventOutcome.PROCESSED).exists()
+        if StripeEvent.objects.exclude(outcome=EventOutcome.PROCESSED).exists():
+            return True
+        return len(smtp.subjects()) < len(bookings)
 
-    kill_at_random_points(worker, rng, KILLS, waiting)
-    assert wait_until(lambda: not waiting(), 90), "events left unapplied after the kills"
+    smtp.on_data = kill_on_the_first_messages(worker, KILLS)
+    restarts = supervise(worker, waiting, rng, KILLS)
+    assert not waiting(), "work left undone after the kills"
+    assert restarts >= KILLS  # the kills landed while there was work
 
     for booking in bookings:
         booking.refresh_from_db()
@@ -131,7 +162,65 @@ def test_killed_while_applying_stripe_events_every_event_is_applied_once(
     assert not Payment.objects.filter(succeeded=False, kind="deposit").exists()
     # Every customer hears that their party is booked: once, or again only where a kill landed
     # between the relay's acceptance and our record of it (the Message-ID lets them dedupe).
-    wait_until(lambda: len(smtp.subjects()) >= len(bookings), 30)
     for booking in bookings:
         told = [s for s in smtp.subjects() if booking.reference in s and "is booked" in s]
         assert 1 <= len(told) <= 1 + KILLS, (booking.reference, told)
+
+
+def test_killed_while_expiring_holds_each_expires_once_and_frees_its_chef(
+    book, san_jose, worker, settings
+):
+    from django.utils import timezone
+
+    rng = random.Random(SEED + 1)
+    holds = [book(san_jose, days=next_weekday(san_jose, 3) + 7 * n, n=n) for n in range(8)]
+    Booking.objects.filter(pk__in=[b.pk for b in holds]).update(
+        hold_expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    celery_app.conf.task_always_eager = False
+
+    def waiting() -> bool:
+        return Booking.objects.filter(status=BookingStatus.PENDING_DEPOSIT).exists()
+
+    supervise(worker, waiting, rng, KILLS, beat=expire_holds.delay)
+
+    for booking in holds:
+        booking.refresh_from_db()
+        assert booking.status == BookingStatus.EXPIRED
+        assert booking.events.filter(to_status=BookingStatus.EXPIRED).count() == 1
+
+
+def test_killed_after_stripe_charged_the_card_the_balance_is_charged_once(
+    book, san_jose, worker, fake_stripe, apply_event, settings
+):
+    """The worker dies after Stripe created and confirmed the off-session charge, before it
+    stored the payment: the retry gets the same intent (same key), so one charge."""
+    booking = book(san_jose, days=next_weekday(san_jose, 4))
+    event = build_stripe_event(
+        "payment_intent.succeeded", deposit_of(booking), customer="cus_1", payment_method="pm_1"
+    )
+    apply_event(event)
+    san_jose.auto_charge_balance_days = 30
+    san_jose.save()
+    kills = [KILLS]
+
+    def kill_after_the_charge(fake):
+        if kills[0] > 0:
+            kills[0] -= 1
+            worker.kill()
+
+    fake_stripe.hooks["/v1/payment_intents"] = kill_after_the_charge
+    celery_app.conf.task_always_eager = False
+
+    def waiting() -> bool:
+        return not Payment.objects.filter(booking=booking, kind="balance").exists()
+
+    supervise(worker, waiting, random.Random(SEED + 2), 0, beat=charge_due_balances.delay)
+
+    charges = [c for c in fake_stripe.posts("/v1/payment_intents") if c["form"].get("confirm")]
+    assert len(charges) >= KILLS + 1  # it was retried after every kill...
+    assert len({c["idempotency_key"] for c in charges}) == 1  # ...always with the same key
+    intents = [i for i in fake_stripe.intents.values() if i["metadata"].get("kind") == "balance"]
+    assert len(intents) == 1
+    [balance] = Payment.objects.filter(booking=booking, kind="balance")
+    assert balance.stripe_payment_intent_id == intents[0]["id"]
