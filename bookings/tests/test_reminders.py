@@ -6,9 +6,12 @@ The booking under test is on Saturday 2027-03-20 at 18:00 in San Jose (PDT), whi
 """
 
 import logging
+import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+import time_machine
+from django.db import connection
 
 from bookings import notifications, reminders, services, tasks
 from bookings.models import Booking, BookingEvent, BookingStatus, Notification
@@ -75,7 +78,7 @@ def due(django_capture_on_commit_callbacks):
     notifications queue; Celery is eager in tests), as a worker would right after."""
 
     def run(*, now):
-        with django_capture_on_commit_callbacks(execute=True):
+        with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
             return reminders.reminders_send_due(now=now)
 
     return run
@@ -390,3 +393,54 @@ def test_rescheduled_booking_is_reminded_of_the_new_date(due, san_jose, mailoutb
     )
     assert due(now=IN_72H + timedelta(days=7)) == 1
     assert "Saturday, March 27 at 6:00 PM" in mailoutbox[-1].body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reschedule_during_the_reminder_run_leaves_only_the_new_dates_reminder(
+    san_jose, mailoutbox, monkeypatch
+):
+    """The run reads its bookings, then the booking is moved (committed by another
+    connection) before the run queues its reminder: the old start's reminder must not go out,
+    and the new start's must."""
+    booking = make_booking(san_jose)  # Saturday, March 20 at 6:00 PM
+    now = datetime(2027, 3, 18, 1, 30, tzinfo=UTC)  # 71.5 h before; 18:30 PDT
+    check_quiet_hours = reminders.in_quiet_hours
+    moved = []
+
+    def move():
+        try:
+            moved.append(
+                services.booking_reschedule(
+                    booking=Booking.objects.get(pk=booking.pk),
+                    event_date=EVENT_DAY,
+                    start_time=time(11, 0),  # the same day at 11:00 AM: 64.5 h away, due too
+                    actor=services.CUSTOMER,
+                    now=now,
+                )
+            )
+        finally:
+            connection.close()
+
+    def reschedule_meanwhile(station, at):
+        if not moved:  # the run has read the booking and is about to queue its reminder
+            mover = threading.Thread(target=move)
+            mover.start()
+            mover.join(timeout=30)
+        return check_quiet_hours(station, at)
+
+    monkeypatch.setattr(reminders, "in_quiet_hours", reschedule_meanwhile)
+    with time_machine.travel(now, tick=False):
+        reminders.reminders_send_due(now=now)
+        reminders.reminders_send_due(now=now + timedelta(minutes=15))  # the next run
+        reminders.reminders_send_due(now=now + timedelta(minutes=30))
+
+    assert moved, "the reschedule did not happen"
+    assert [m.body for m in mailoutbox if "6:00 PM" in m.body] == []
+    (mail,) = mailoutbox
+    assert "Saturday, March 20 at 11:00 AM" in mail.body
+    rows = Notification.objects.filter(booking=booking).order_by("pk")
+    assert [(r.event_starts_at, r.status) for r in rows] == [
+        (STARTS, "dropped"),
+        (STARTS - timedelta(hours=7), "sent"),
+    ]
+    assert "rescheduled" in rows[0].last_error
