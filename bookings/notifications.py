@@ -26,6 +26,7 @@ e-mail backend.
 import hashlib
 import logging
 import re
+import smtplib
 import uuid
 from datetime import datetime, timedelta
 
@@ -204,9 +205,14 @@ def notification_send(*, notification_id: int, now: datetime | None = None) -> s
         Notification.objects.filter(pk=row.pk).update(subject=row.subject, text=row.text)
     try:
         _deliver(row, channel)
+    except smtplib.SMTPRecipientsRefused:
+        reason = "the mail server refused the customer's address"
+        _finish(row, status=NotificationStatus.DROPPED, last_error=reason, channel=channel)
+        return NotificationStatus.DROPPED
     except Exception as exc:
         _record_failure(row, attempt, exc)
-        raise DeliveryFailed(f"notification {row.key}: {type(exc).__name__}") from exc
+        # Not chained: the provider's error may name the recipient; the row has it, redacted.
+        raise DeliveryFailed(f"notification {row.key}: {type(exc).__name__}") from None
     _finish(row, status=NotificationStatus.SENT, channel=channel, sent_at=timezone.now())
     return NotificationStatus.SENT
 
@@ -239,13 +245,18 @@ def _finish(row: Notification, *, status: str, **fields) -> None:
 def _record_failure(row: Notification, attempt: int, exc: Exception) -> None:
     """Back to failed with the error, not retried before the backoff has passed; only while
     the claim is still this attempt's (a later attempt may have taken over)."""
-    logger.warning("notification %s failed (attempt %s)", row.key, attempt, exc_info=True)
+    error = f"{type(exc).__name__}: {exc}"
+    customer = row.booking.customer
+    for contact in (customer.email, customer.phone):
+        if contact:
+            error = error.replace(contact, "<customer>")  # no contact data in logs or rows
+    logger.warning("notification %s failed (attempt %s): %s", row.key, attempt, error)
     Notification.objects.filter(
         pk=row.pk, status=NotificationStatus.SENDING, attempts=attempt
     ).update(
         status=NotificationStatus.FAILED,
         claimed_until=timezone.now() + timedelta(seconds=retry_delay(attempt)),
-        last_error=f"{type(exc).__name__}: {exc}"[:2000],
+        last_error=error[:2000],
     )
 
 

@@ -4,6 +4,7 @@ once per key, sent after commit on the `notifications` queue under a lease, `sen
 after the provider accepted, dropped (with the reason) for customers who may not be contacted.
 """
 
+import smtplib
 from datetime import timedelta
 
 import pytest
@@ -122,3 +123,27 @@ def test_customers_who_may_not_be_contacted_get_it_dropped(booking, mailoutbox, 
     assert reason in row.last_error
     assert mailoutbox == []
     assert notifications.notifications_stuck(now=timezone.now() + timedelta(days=1)) == []
+
+
+def test_a_refused_address_is_dropped_and_errors_keep_no_contact_data(booking, monkeypatch, caplog):
+    refused_id, broken_id = notify(booking, key="a"), notify(booking, key="b")
+
+    def refused(row, channel):
+        raise smtplib.SMTPRecipientsRefused({EMAIL: (550, b"no such user")})
+
+    def broken(row, channel):
+        raise smtplib.SMTPServerDisconnected(f"connection lost sending to {EMAIL}")
+
+    monkeypatch.setattr(notifications, "_deliver", refused)
+    assert notifications.notification_send(notification_id=refused_id) == "dropped"
+    assert "refused" in Notification.objects.get(pk=refused_id).last_error
+
+    monkeypatch.setattr(notifications, "_deliver", broken)
+    with pytest.raises(notifications.DeliveryFailed) as failure:
+        notifications.notification_send(notification_id=broken_id)
+    assert failure.value.__cause__ is None
+    row = Notification.objects.get(pk=broken_id)
+    assert row.status == "failed"
+    assert "SMTPServerDisconnected" in row.last_error
+    assert EMAIL not in row.last_error
+    assert EMAIL not in caplog.text
