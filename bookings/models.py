@@ -332,20 +332,59 @@ class ReminderKind(models.TextChoices):
     DAY_1 = "24h", "1 day before"
 
 
-class Reminder(models.Model):
-    """A reminder claimed for sending; unique per booking and kind, so it goes out once."""
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    SENDING = "sending", "sending"
+    SENT = "sent", "sent"
+    FAILED = "failed", "failed (will be retried)"
+    DROPPED = "dropped", "dropped (not sent, see the reason)"
+
+
+class Notification(models.Model):
+    """One message to a booking's customer: the transactional outbox (bookings.notifications).
+
+    The row is written in the transaction that decided to send it, unique by `key` (derived
+    from our ids, so a retried caller queues it once), and sent afterwards by a task on the
+    `notifications` queue that claims it with a lease. `sent` is recorded only after the
+    provider accepted the message. A reminder (`reminder_kind` set) is rendered when it is
+    sent, from the booking as it is then, and is about `event_starts_at`: a booking that moved
+    since gets it dropped (the new start has reminders of its own keys)."""
 
     STATION_PATH = "booking__station"
 
-    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="reminders")
-    kind = models.CharField(max_length=4, choices=ReminderKind.choices)
-    channel = models.CharField(max_length=8)
-    sent_at = models.DateTimeField(auto_now_add=True)
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="notifications")
+    key = models.CharField(max_length=200, unique=True, help_text="idempotency key")
+    channel = models.CharField(
+        max_length=8, blank=True, help_text="email or sms; blank until decided at sending"
+    )
+    subject = models.CharField(max_length=300, blank=True)
+    text = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="sending: the lease of the worker sending it; failed: not retried before",
+    )
+    last_error = models.TextField(blank=True, help_text="why it failed, or why it was dropped")
+    reminder_kind = models.CharField(max_length=4, choices=ReminderKind.choices, blank=True)
+    event_starts_at = models.DateTimeField(
+        null=True, blank=True, help_text="a reminder: the start it announces"
+    )
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["booking", "kind"], name="one_reminder_per_kind")
+        indexes = [
+            # The sweeper's scan: rows not finished (pending, sending, failed) by age.
+            models.Index(
+                fields=["status", "created_at"],
+                name="notification_unfinished",
+                condition=Q(status__in=["pending", "sending", "failed"]),
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} reminder by {self.channel}"
+        return f"{self.key} ({self.status})"

@@ -4,18 +4,21 @@ inside the station's quiet hours, through the customer's consented channel (SMS 
 else e-mail). Until the inbox lands, SMS goes to the log (without the number) and e-mail through
 Django's e-mail backend.
 
-Once only: a reminder is claimed by inserting its (booking, kind) row, unique in the database,
-before it is sent; a second run finds the claim and skips. If delivery fails the claim is
-released so the next run tries again.
+At least once, never twice: a due reminder is queued as a Notification (the outbox in
+bookings.notifications) under the key `reminder-<booking id>-<kind>-<start, ISO UTC>`, so a
+second run queues nothing new, and the notifications queue sends it, recording `sent` only
+after the provider accepted (a worker that dies mid-send leaves a lease that runs out, and the
+sweeper has it sent again). The text is rendered when it is sent, from the booking as it is
+then; a booking rescheduled meanwhile gets the old start's reminder dropped, and its new start
+has keys of its own, so the new date's reminders are due again.
 """
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bookings.models import Booking, BookingStatus, Reminder, ReminderKind
+from bookings.models import Booking, BookingStatus, ReminderKind
 from bookings.notifications import channel_for, notify_customer
 from bookings.scheduling import station_tz
 from stations.models import Station
@@ -56,45 +59,38 @@ def reminder_text(booking: Booking) -> str:
     )
 
 
-def _deliver(booking: Booking, channel: str) -> None:
-    notify_customer(
-        booking=booking,
-        subject=f"Your hibachi party is coming up ({booking.reference})",
-        text=reminder_text(booking),
-        channel=channel,
-    )
+def reminder_subject(booking: Booking) -> str:
+    return f"Your hibachi party is coming up ({booking.reference})"
 
 
-def _claim(booking: Booking, kind: str, channel: str) -> Reminder | None:
-    try:
-        with transaction.atomic():
-            return Reminder.objects.create(booking=booking, kind=kind, channel=channel)
-    except IntegrityError:
-        return None
+def reminder_key(booking: Booking, kind: str) -> str:
+    """One reminder of one kind about one start of the booking (a new start: a new key)."""
+    return f"reminder-{booking.pk}-{kind}-{booking.starts_at.astimezone(UTC).isoformat()}"
 
 
 def reminders_send_due(*, now: datetime | None = None) -> int:
-    """Send every reminder due now; returns how many went out."""
+    """Queue every reminder due now for the notifications queue; returns how many were newly
+    queued (a reminder queued before is not queued again)."""
     now = now or timezone.now()
     upcoming = Booking.objects.filter(
         status=BookingStatus.CONFIRMED,
         starts_at__gt=now,
         starts_at__lte=now + LEAD_TIMES[ReminderKind.DAYS_3],
     ).select_related("station", "customer")
-    sent = 0
+    queued = 0
     for booking in upcoming:
         kind = due_kind(booking, now)
-        channel = channel_for(booking.customer)
-        if kind is None or channel is None or in_quiet_hours(booking.station, now):
+        if kind is None or in_quiet_hours(booking.station, now):
             continue
-        claim = _claim(booking, kind, channel)
-        if claim is None:
-            continue
-        try:
-            _deliver(booking, channel)
-        except Exception:
-            logger.exception("reminder for booking %s failed; will retry", booking.reference)
-            claim.delete()
-            continue
-        sent += 1
-    return sent
+        if channel_for(booking.customer) is None:
+            continue  # nobody to reach; nothing is queued
+        notification_id = notify_customer(
+            booking=booking,
+            subject=reminder_subject(booking),
+            text=reminder_text(booking),  # a preview: rendered again when it is sent
+            key=reminder_key(booking, kind),
+            reminder_kind=kind,
+            event_starts_at=booking.starts_at,
+        )
+        queued += notification_id is not None
+    return queued

@@ -702,7 +702,7 @@ def booking_reschedule(
         locked.blocked = DateTimeTZRange(window.blocked_from, window.blocked_to)
         locked.chef_id = chef_id
         locked.reschedule_count += 1
-        locked.reminders.all().delete()  # the next reminders are about the new date
+        # Reminders are keyed by the start they announce: the new start's are due again.
         locked.fees_cents += terms.fee_cents
         locked.quote_lines = [line.__dict__ for line in quote.lines]
         locked.subtotal_cents = quote.subtotal_cents

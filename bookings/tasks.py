@@ -1,8 +1,8 @@
-"""Periodic bookings work. Thin: each task calls a service and is safe to run twice."""
+"""Bookings background work. Thin: each task calls a service and is safe to run twice."""
 
 from celery import shared_task
 
-from bookings import reminders, services
+from bookings import notifications, reminders, services
 
 
 @shared_task(ignore_result=True, acks_late=True)
@@ -13,5 +13,38 @@ def expire_holds() -> int:
 
 @shared_task(ignore_result=True, acks_late=True)
 def send_reminders() -> int:
-    """Send the reminders that are due (beat: every 15 minutes)."""
+    """Queue the reminders that are due (beat: every 15 minutes); the notifications queue
+    sends them."""
     return reminders.reminders_send_due()
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=notifications.MAX_ATTEMPTS,
+)
+def send_notification(self, notification_id: int) -> str:
+    """Send one outbox row (bookings.notifications.notification_send: claimed with a lease,
+    `sent` recorded after the provider accepted; a row already sent, dropped or held by
+    another worker is left alone). Published to the `notifications` queue (always through
+    bookings.notifications.enqueue), so a stalled mail relay holds up only messages.
+    A failure is retried with backoff; when eager (tests, development without a broker) the
+    sweeper retries it instead of a loop in place."""
+    try:
+        return notifications.notification_send(notification_id=notification_id)
+    except notifications.DeliveryFailed as exc:
+        if self.request.is_eager:
+            return "failed"
+        countdown = notifications.retry_delay(self.request.retries + 1)
+        raise self.retry(exc=exc, countdown=countdown, queue=notifications.QUEUE) from exc
+
+
+@shared_task(ignore_result=True)
+def sweep_notifications() -> int:
+    """Enqueue again the messages whose task was lost, whose worker died mid-send (lease run
+    out) or whose retry is due (beat: every minute)."""
+    stuck = notifications.notifications_stuck()
+    for notification_id in stuck:
+        notifications.enqueue(notification_id)
+    return len(stuck)

@@ -156,6 +156,7 @@ def payment_request_balance(*, booking: Booking, actor: bookings.Actor) -> Payme
         lambda: notify_customer(
             booking=booking,
             subject=f"Balance for your hibachi party ({booking.reference})",
+            key=f"balance-requested-{payment.pk}-{due}",
             text=f"The balance of {due / 100:,.2f} {booking.currency} for booking "
             f"{booking.reference} can be paid from your booking link.",
         )
@@ -865,6 +866,7 @@ def _mark_succeeded(payment: Payment, effects: _Effects, paid_at=None) -> None:
             lambda: notify_customer(
                 booking=booking,
                 subject=f"Your hibachi party is booked ({booking.reference})",
+                key=f"deposit-paid-{booking.pk}",
                 text=f"Thank you! Your deposit is in and booking {booking.reference} is confirmed.",
             )
         )
@@ -995,6 +997,7 @@ def _apply_failed(payment: Payment, obj: dict, effects: _Effects) -> None:
         lambda: notify_customer(
             booking=booking,
             subject=f"Your payment did not go through ({booking.reference})",
+            key=f"payment-failed-{payment.pk}",
             text=f"The payment for booking {booking.reference} was declined. Your date is held "
             "until the hold time runs out; please try again from your booking link.",
         )

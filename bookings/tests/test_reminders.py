@@ -6,12 +6,15 @@ The booking under test is on Saturday 2027-03-20 at 18:00 in San Jose (PDT), whi
 """
 
 import logging
+import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+import time_machine
+from django.db import connection
 
 from bookings import notifications, reminders, services, tasks
-from bookings.models import Booking, BookingEvent, BookingStatus, Reminder
+from bookings.models import Booking, BookingEvent, BookingStatus, Notification
 from config.exceptions import ApiError
 from stations.models import Chef
 
@@ -60,48 +63,66 @@ def make_booking(
 
 
 def kinds(booking) -> list[str]:
-    return sorted(Reminder.objects.filter(booking=booking).values_list("kind", flat=True))
+    """The kinds of reminder sent about the booking."""
+    sent = Notification.objects.filter(booking=booking, status="sent").exclude(reminder_kind="")
+    return sorted(sent.values_list("reminder_kind", flat=True))
+
+
+def reminder(booking) -> Notification:
+    return Notification.objects.exclude(reminder_kind="").get(booking=booking)
+
+
+@pytest.fixture
+def due(django_capture_on_commit_callbacks):
+    """due(now=...) → reminders_send_due, and what it queued on commit run (the
+    notifications queue; Celery is eager in tests), as a worker would right after."""
+
+    def run(*, now):
+        with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
+            return reminders.reminders_send_due(now=now)
+
+    return run
 
 
 # --- When ------------------------------------------------------------------------------------
 
 
-def test_nothing_is_due_more_than_72_hours_ahead(san_jose, mailoutbox):
+def test_nothing_is_due_more_than_72_hours_ahead(due, san_jose, mailoutbox):
     booking = make_booking(san_jose)
     assert booking.starts_at == STARTS
-    assert reminders.reminders_send_due(now=BEFORE_72H) == 0
-    assert reminders.reminders_send_due(now=STARTS - timedelta(hours=72, seconds=1)) == 0
+    assert due(now=BEFORE_72H) == 0
+    assert due(now=STARTS - timedelta(hours=72, seconds=1)) == 0
     assert mailoutbox == []
     assert kinds(booking) == []
 
 
-def test_72h_then_24h_reminder_each_once(san_jose, mailoutbox):
+def test_72h_then_24h_reminder_each_once(due, san_jose, mailoutbox):
     booking = make_booking(san_jose)
 
-    assert reminders.reminders_send_due(now=IN_72H) == 1
-    assert reminders.reminders_send_due(now=IN_72H) == 0
-    assert reminders.reminders_send_due(now=IN_72H + timedelta(hours=1)) == 0
+    assert due(now=IN_72H) == 1
+    assert due(now=IN_72H) == 0
+    assert due(now=IN_72H + timedelta(hours=1)) == 0
     assert kinds(booking) == ["72h"]
     assert len(mailoutbox) == 1
 
-    assert reminders.reminders_send_due(now=IN_24H) == 1
-    assert reminders.reminders_send_due(now=IN_24H) == 0
-    assert reminders.reminders_send_due(now=IN_24H + timedelta(hours=1)) == 0
+    assert due(now=IN_24H) == 1
+    assert due(now=IN_24H) == 0
+    assert due(now=IN_24H + timedelta(hours=1)) == 0
     assert kinds(booking) == ["24h", "72h"]
     assert len(mailoutbox) == 2
 
 
-def test_only_the_24h_reminder_once_inside_a_day(san_jose, mailoutbox):
+def test_only_the_24h_reminder_once_inside_a_day(due, san_jose, mailoutbox):
     booking = make_booking(san_jose)
-    assert reminders.reminders_send_due(now=IN_24H) == 1
+    assert due(now=IN_24H) == 1
     assert kinds(booking) == ["24h"]  # the 72-hour one is not sent late
-    assert reminders.reminders_send_due(now=IN_24H + timedelta(hours=2)) == 0
+    assert due(now=IN_24H + timedelta(hours=2)) == 0
 
 
-def test_no_reminder_after_the_start(san_jose, mailoutbox):
+def test_no_reminder_after_the_start(due, san_jose, mailoutbox):
     make_booking(san_jose)
-    assert reminders.reminders_send_due(now=STARTS) == 0
-    assert reminders.reminders_send_due(now=STARTS + timedelta(hours=1)) == 0
+    assert due(now=STARTS) == 0
+    assert due(now=STARTS + timedelta(hours=1)) == 0
     assert mailoutbox == []
 
 
@@ -120,21 +141,21 @@ def test_no_reminder_after_the_start(san_jose, mailoutbox):
         (datetime(2027, 3, 18, 16, 0, tzinfo=UTC), 1),  # 09:00 PDT: quiet hours are over
     ],
 )
-def test_never_inside_quiet_hours(san_jose, mailoutbox, now, sent):
+def test_never_inside_quiet_hours(due, san_jose, mailoutbox, now, sent):
     booking = make_booking(san_jose)
-    assert reminders.reminders_send_due(now=now) == sent
+    assert due(now=now) == sent
     assert len(mailoutbox) == sent
-    assert Reminder.objects.filter(booking=booking).count() == sent
+    assert len(kinds(booking)) == sent
 
 
-def test_quiet_reminder_goes_out_when_quiet_hours_end(san_jose, mailoutbox):
+def test_quiet_reminder_goes_out_when_quiet_hours_end(due, san_jose, mailoutbox):
     booking = make_booking(san_jose)
-    assert reminders.reminders_send_due(now=datetime(2027, 3, 18, 6, 0, tzinfo=UTC)) == 0
-    assert reminders.reminders_send_due(now=datetime(2027, 3, 18, 16, 15, tzinfo=UTC)) == 1
+    assert due(now=datetime(2027, 3, 18, 6, 0, tzinfo=UTC)) == 0
+    assert due(now=datetime(2027, 3, 18, 16, 15, tzinfo=UTC)) == 1
     assert kinds(booking) == ["72h"]
 
 
-def test_quiet_hours_are_each_stations_own_local_time(san_jose, sacramento, mailoutbox):
+def test_quiet_hours_are_each_stations_own_local_time(due, san_jose, sacramento, mailoutbox):
     sacramento.timezone = "America/New_York"
     sacramento.save()
     west = make_booking(san_jose)
@@ -142,38 +163,38 @@ def test_quiet_hours_are_each_stations_own_local_time(san_jose, sacramento, mail
     assert east.starts_at == STARTS - timedelta(hours=1)  # 20:00 EDT is 00:00Z
 
     # 02:00 UTC: 19:00 in San Jose, 22:00 in "Sacramento" (New York time); both are due
-    assert reminders.reminders_send_due(now=IN_72H) == 1
+    assert due(now=IN_72H) == 1
     assert kinds(west) == ["72h"]
     assert kinds(east) == []
     # 13:00 UTC: 09:00 in New York, 06:00 in San Jose
-    assert reminders.reminders_send_due(now=datetime(2027, 3, 18, 13, 0, tzinfo=UTC)) == 1
+    assert due(now=datetime(2027, 3, 18, 13, 0, tzinfo=UTC)) == 1
     assert kinds(east) == ["72h"]
 
 
-def test_quiet_hours_are_a_station_setting(san_jose, mailoutbox):
+def test_quiet_hours_are_a_station_setting(due, san_jose, mailoutbox):
     san_jose.quiet_hours_start, san_jose.quiet_hours_end = time(18, 0), time(20, 0)
     san_jose.save()
     make_booking(san_jose)
-    assert reminders.reminders_send_due(now=IN_72H) == 0  # 19:00 PDT
-    assert reminders.reminders_send_due(now=IN_72H + timedelta(hours=2)) == 1  # 21:00 PDT
+    assert due(now=IN_72H) == 0  # 19:00 PDT
+    assert due(now=IN_72H + timedelta(hours=2)) == 1  # 21:00 PDT
 
 
 # --- To whom, how ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("status", [BookingStatus.PENDING_DEPOSIT, BookingStatus.CANCELLED])
-def test_only_confirmed_bookings_are_reminded(san_jose, mailoutbox, status):
+def test_only_confirmed_bookings_are_reminded(due, san_jose, mailoutbox, status):
     booking = make_booking(san_jose, status=status)
     assert booking.status == status
-    assert reminders.reminders_send_due(now=IN_72H) == 0
-    assert reminders.reminders_send_due(now=IN_24H) == 0
+    assert due(now=IN_72H) == 0
+    assert due(now=IN_24H) == 0
     assert mailoutbox == []
     assert kinds(booking) == []
 
 
-def test_email_reminder_in_station_local_time(san_jose, mailoutbox):
+def test_email_reminder_in_station_local_time(due, san_jose, mailoutbox):
     booking = make_booking(san_jose)
-    assert reminders.reminders_send_due(now=IN_72H) == 1
+    assert due(now=IN_72H) == 1
 
     (mail,) = mailoutbox
     assert mail.to == [EMAIL]
@@ -181,17 +202,19 @@ def test_email_reminder_in_station_local_time(san_jose, mailoutbox):
     assert booking.reference in mail.subject
     assert "Saturday, March 20 at 6:00 PM" in mail.body
     assert booking.reference in mail.body
-    assert Reminder.objects.get(booking=booking).channel == "email"
+    assert reminder(booking).channel == "email"
 
 
-def test_sms_reminder_when_opted_in_and_logged_without_contact_data(san_jose, mailoutbox, caplog):
+def test_sms_reminder_when_opted_in_and_logged_without_contact_data(
+    due, san_jose, mailoutbox, caplog
+):
     booking = make_booking(san_jose, phone=PHONE, sms_opt_in=True)
     caplog.set_level(logging.INFO, logger="bookings.notifications")
 
-    assert reminders.reminders_send_due(now=IN_72H) == 1
+    assert due(now=IN_72H) == 1
 
     assert mailoutbox == []
-    assert Reminder.objects.get(booking=booking).channel == "sms"
+    assert reminder(booking).channel == "sms"
     lines = [r.getMessage() for r in caplog.records if r.name == "bookings.notifications"]
     assert len(lines) == 1
     assert booking.reference in lines[0]
@@ -201,17 +224,17 @@ def test_sms_reminder_when_opted_in_and_logged_without_contact_data(san_jose, ma
         assert secret not in lines[0]
 
 
-def test_sms_opt_in_without_a_phone_falls_back_to_email(san_jose, mailoutbox):
+def test_sms_opt_in_without_a_phone_falls_back_to_email(due, san_jose, mailoutbox):
     booking = make_booking(san_jose, sms_opt_in=True)
-    assert reminders.reminders_send_due(now=IN_72H) == 1
-    assert Reminder.objects.get(booking=booking).channel == "email"
+    assert due(now=IN_72H) == 1
+    assert reminder(booking).channel == "email"
     assert len(mailoutbox) == 1
 
 
-def test_phone_without_sms_opt_in_gets_email(san_jose, mailoutbox):
+def test_phone_without_sms_opt_in_gets_email(due, san_jose, mailoutbox):
     booking = make_booking(san_jose, phone=PHONE, sms_opt_in=False)
-    assert reminders.reminders_send_due(now=IN_72H) == 1
-    assert Reminder.objects.get(booking=booking).channel == "email"
+    assert due(now=IN_72H) == 1
+    assert reminder(booking).channel == "email"
 
 
 @pytest.mark.parametrize(
@@ -222,39 +245,49 @@ def test_phone_without_sms_opt_in_gets_email(san_jose, mailoutbox):
         {"email_opt_in": False},
     ],
 )
-def test_nobody_is_contacted_without_consent(san_jose, mailoutbox, caplog, change):
+def test_nobody_is_contacted_without_consent(due, san_jose, mailoutbox, caplog, change):
     booking = make_booking(san_jose, phone=PHONE)
     type(booking.customer).objects.filter(pk=booking.customer_id).update(**change)
     caplog.set_level(logging.INFO, logger="bookings.notifications")
 
-    assert reminders.reminders_send_due(now=IN_72H) == 0
-    assert reminders.reminders_send_due(now=IN_24H) == 0
+    assert due(now=IN_72H) == 0
+    assert due(now=IN_24H) == 0
     assert mailoutbox == []
     assert kinds(booking) == []
     assert not [r for r in caplog.records if r.name == "bookings.notifications"]
 
 
-def test_failed_delivery_is_retried_next_run(san_jose, mailoutbox, monkeypatch):
+def test_failed_delivery_is_retried_by_the_sweeper_once(due, san_jose, mailoutbox, monkeypatch):
     booking = make_booking(san_jose)
 
-    def broken(**kwargs):
+    def broken(row, channel):
         raise ConnectionError("smtp down")
 
-    monkeypatch.setattr(notifications, "send_mail", broken)
-    assert reminders.reminders_send_due(now=IN_72H) == 0
+    with monkeypatch.context() as patched:
+        patched.setattr(notifications, "_deliver", broken)
+        assert due(now=IN_72H) == 1  # queued, and its delivery failed
+    failed = reminder(booking)
+    assert (failed.status, failed.attempts) == ("failed", 1)
+    assert "smtp down" in failed.last_error
     assert kinds(booking) == []
+    assert mailoutbox == []
 
-    monkeypatch.undo()
-    assert reminders.reminders_send_due(now=IN_72H + timedelta(minutes=15)) == 1
+    assert due(now=IN_72H + timedelta(minutes=15)) == 0  # queued already: not queued again
+    assert notifications.notifications_stuck(now=failed.claimed_until) == []  # backoff
+    later = failed.claimed_until + timedelta(seconds=1)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: later)
+    assert tasks.sweep_notifications.delay().get() == 1
+    assert tasks.sweep_notifications.delay().get() == 0
     assert kinds(booking) == ["72h"]
     assert len(mailoutbox) == 1
+    assert reminder(booking).attempts == 2
 
 
-def test_several_bookings_in_one_run(san_jose, mailoutbox):
+def test_several_bookings_in_one_run(due, san_jose, mailoutbox):
     a = make_booking(san_jose, email="a@example.com")
     b = make_booking(san_jose, email="b@example.com", start=time(11, 0))
     far = make_booking(san_jose, email="c@example.com", day=date(2027, 3, 27))
-    assert reminders.reminders_send_due(now=IN_72H) == 2
+    assert due(now=IN_72H) == 2
     assert sorted(m.to[0] for m in mailoutbox) == ["a@example.com", "b@example.com"]
     assert kinds(a) == kinds(b) == ["72h"]
     assert kinds(far) == []
@@ -273,14 +306,16 @@ def clock(monkeypatch):
     return set_now
 
 
-def test_send_reminders_task(san_jose, mailoutbox, clock):
+def test_send_reminders_task(san_jose, mailoutbox, clock, django_capture_on_commit_callbacks):
     booking = make_booking(san_jose)
     clock(IN_72H)
-    assert tasks.send_reminders.delay().get() == 1
-    assert tasks.send_reminders.delay().get() == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.send_reminders.delay().get() == 1
+        assert tasks.send_reminders.delay().get() == 0
     clock(IN_24H)
-    tasks.send_reminders.delay()
-    tasks.send_reminders.delay()
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.send_reminders.delay()
+        tasks.send_reminders.delay()
     assert kinds(booking) == ["24h", "72h"]
     assert len(mailoutbox) == 2
 
@@ -345,9 +380,9 @@ def test_expire_holds_leaves_paid_and_fresh_bookings(san_jose, clock):
     }
 
 
-def test_rescheduled_booking_is_reminded_of_the_new_date(san_jose, mailoutbox):
+def test_rescheduled_booking_is_reminded_of_the_new_date(due, san_jose, mailoutbox):
     booking = make_booking(san_jose)
-    assert reminders.reminders_send_due(now=IN_72H) == 1  # "Saturday, March 20"
+    assert due(now=IN_72H) == 1  # "Saturday, March 20"
 
     services.booking_reschedule(
         booking=booking,
@@ -356,5 +391,56 @@ def test_rescheduled_booking_is_reminded_of_the_new_date(san_jose, mailoutbox):
         actor=services.CUSTOMER,
         now=IN_72H + timedelta(hours=1),
     )
-    assert reminders.reminders_send_due(now=IN_72H + timedelta(days=7)) == 1
+    assert due(now=IN_72H + timedelta(days=7)) == 1
     assert "Saturday, March 27 at 6:00 PM" in mailoutbox[-1].body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reschedule_during_the_reminder_run_leaves_only_the_new_dates_reminder(
+    san_jose, mailoutbox, monkeypatch
+):
+    """The run reads its bookings, then the booking is moved (committed by another
+    connection) before the run queues its reminder: the old start's reminder must not go out,
+    and the new start's must."""
+    booking = make_booking(san_jose)  # Saturday, March 20 at 6:00 PM
+    now = datetime(2027, 3, 18, 1, 30, tzinfo=UTC)  # 71.5 h before; 18:30 PDT
+    check_quiet_hours = reminders.in_quiet_hours
+    moved = []
+
+    def move():
+        try:
+            moved.append(
+                services.booking_reschedule(
+                    booking=Booking.objects.get(pk=booking.pk),
+                    event_date=EVENT_DAY,
+                    start_time=time(11, 0),  # the same day at 11:00 AM: 64.5 h away, due too
+                    actor=services.CUSTOMER,
+                    now=now,
+                )
+            )
+        finally:
+            connection.close()
+
+    def reschedule_meanwhile(station, at):
+        if not moved:  # the run has read the booking and is about to queue its reminder
+            mover = threading.Thread(target=move)
+            mover.start()
+            mover.join(timeout=30)
+        return check_quiet_hours(station, at)
+
+    monkeypatch.setattr(reminders, "in_quiet_hours", reschedule_meanwhile)
+    with time_machine.travel(now, tick=False):
+        reminders.reminders_send_due(now=now)
+        reminders.reminders_send_due(now=now + timedelta(minutes=15))  # the next run
+        reminders.reminders_send_due(now=now + timedelta(minutes=30))
+
+    assert moved, "the reschedule did not happen"
+    assert [m.body for m in mailoutbox if "6:00 PM" in m.body] == []
+    (mail,) = mailoutbox
+    assert "Saturday, March 20 at 11:00 AM" in mail.body
+    rows = Notification.objects.filter(booking=booking).order_by("pk")
+    assert [(r.event_starts_at, r.status) for r in rows] == [
+        (STARTS, "dropped"),
+        (STARTS - timedelta(hours=7), "sent"),
+    ]
+    assert "rescheduled" in rows[0].last_error
