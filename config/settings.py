@@ -177,8 +177,12 @@ CELERY_BEAT_SCHEDULE = {
     "expire-unpaid-holds": {"task": "bookings.tasks.expire_holds", "schedule": 60.0},
     "send-booking-reminders": {"task": "bookings.tasks.send_reminders", "schedule": 900.0},
     "sweep-stripe-events": {"task": "payments.tasks.sweep_stripe_events", "schedule": 60.0},
+    "sweep-notifications": {"task": "bookings.tasks.sweep_notifications", "schedule": 60.0},
     "charge-due-balances": {"task": "payments.tasks.charge_due_balances", "schedule": 3600.0},
 }
+# Customer messages (bookings.notifications, the outbox): a sender holds a message this long
+# before another may take it over (its worker died); keep it above the SMTP timeout.
+NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=300)
 
 # --- Auth, API ------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

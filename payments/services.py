@@ -152,14 +152,12 @@ def payment_request_balance(*, booking: Booking, actor: bookings.Actor) -> Payme
         reason="balance requested",
         data={"amount_cents": due, "payment_intent": payment.stripe_payment_intent_id},
     )
-    transaction.on_commit(
-        lambda: notify_customer(
-            booking=booking,
-            subject=f"Balance for your hibachi party ({booking.reference})",
-            key=f"balance-requested-{payment.pk}-{due}",
-            text=f"The balance of {due / 100:,.2f} {booking.currency} for booking "
-            f"{booking.reference} can be paid from your booking link.",
-        )
+    notify_customer(  # the outbox: sent after this commits
+        booking=booking,
+        subject=f"Balance for your hibachi party ({booking.reference})",
+        key=f"balance-requested-{payment.pk}-{due}",
+        text=f"The balance of {due / 100:,.2f} {booking.currency} for booking "
+        f"{booking.reference} can be paid from your booking link.",
     )
     return payment
 
@@ -629,7 +627,10 @@ def _waiting_ids(batch: int) -> list[int]:
 
 @dataclass
 class _Effects:
-    notify: list
+    """Network work an event's apply leaves for after its commit (Stripe calls). Messages to
+    the customer are not effects: they go into the outbox in the apply's own transaction."""
+
+    after_commit: list
 
 
 class EventRejected(Exception):
@@ -652,7 +653,7 @@ def stripe_event_apply(*, event_row_id: int, skip_locked: bool = False) -> str:
     skipped, and the outcome (processed, ignored, failed with the error) is recorded on it.
     Returns the outcome ("busy" when skip_locked and another worker holds the row); a failure
     is recorded and re-raised for the task to retry."""
-    effects = _Effects(notify=[])
+    effects = _Effects(after_commit=[])
     with transaction.atomic():
         row = (
             StripeEvent.objects.select_for_update(skip_locked=skip_locked)
@@ -687,7 +688,7 @@ def stripe_event_apply(*, event_row_id: int, skip_locked: bool = False) -> str:
             failure = None
             row.outcome, row.error, row.processed_at = outcome, "", timezone.now()
             row.save(update_fields=["outcome", "error", "attempts", "processed_at", "station"])
-            for send in effects.notify:
+            for send in effects.after_commit:
                 transaction.on_commit(send)
     if failure is not None:
         raise failure
@@ -846,7 +847,7 @@ def _mark_succeeded(payment: Payment, effects: _Effects, paid_at=None) -> None:
     _save(payment)
     booking = Booking.objects.select_related("station", "customer").get(pk=payment.booking_id)
     # Whatever else was open may now ask for more than is due: withdrawn after commit.
-    effects.notify.append(lambda: _withdraw_stale_quietly(payment.booking_id))
+    effects.after_commit.append(lambda: _withdraw_stale_quietly(payment.booking_id))
     if booking.credit_cents:
         bookings.booking_note(
             booking=booking,
@@ -862,13 +863,11 @@ def _mark_succeeded(payment: Payment, effects: _Effects, paid_at=None) -> None:
         bookings.booking_transition(
             booking=booking, to_status=BookingStatus.CONFIRMED, actor=SYSTEM, reason="deposit paid"
         )
-        effects.notify.append(
-            lambda: notify_customer(
-                booking=booking,
-                subject=f"Your hibachi party is booked ({booking.reference})",
-                key=f"deposit-paid-{booking.pk}",
-                text=f"Thank you! Your deposit is in and booking {booking.reference} is confirmed.",
-            )
+        notify_customer(
+            booking=booking,
+            subject=f"Your hibachi party is booked ({booking.reference})",
+            key=f"deposit-paid-{booking.pk}",
+            text=f"Thank you! Your deposit is in and booking {booking.reference} is confirmed.",
         )
 
 
@@ -887,13 +886,11 @@ def _late_payment(payment: Payment, booking: Booking, paid_at, effects: _Effects
     ):
         reason = "deposit paid before the hold ended: booking revived"
         if bookings.booking_revive(booking=booking, actor=SYSTEM, reason=reason):
-            effects.notify.append(
-                lambda: notify_customer(
-                    booking=booking,
-                    subject=f"Your hibachi party is booked ({booking.reference})",
-                    text=f"Thank you! Your deposit is in and booking {booking.reference} "
-                    "is confirmed.",
-                )
+            notify_customer(
+                booking=booking,
+                subject=f"Your hibachi party is booked ({booking.reference})",
+                key=f"deposit-paid-{booking.pk}",
+                text=f"Thank you! Your deposit is in and booking {booking.reference} is confirmed.",
             )
             return
         why = "its deposit came in time, but the date was taken meanwhile"
@@ -915,14 +912,13 @@ def _late_payment(payment: Payment, booking: Booking, paid_at, effects: _Effects
         reason=f"{payment.kind} of {money} paid after {why}: refunded automatically",
         data={"payment_intent": payment.stripe_payment_intent_id},
     )
-    effects.notify.append(lambda: _return_quietly(payment.pk))
-    effects.notify.append(
-        lambda: notify_customer(
-            booking=booking,
-            subject=f"Your payment is being refunded ({booking.reference})",
-            text=f"We received {money} for booking {booking.reference}, but {why}. "
-            "The full amount is on its way back to your card. Please contact us to book again.",
-        )
+    effects.after_commit.append(lambda: _return_quietly(payment.pk))
+    notify_customer(
+        booking=booking,
+        subject=f"Your payment is being refunded ({booking.reference})",
+        key=f"payment-returned-{payment.pk}",
+        text=f"We received {money} for booking {booking.reference}, but {why}. "
+        "The full amount is on its way back to your card. Please contact us to book again.",
     )
 
 
@@ -993,14 +989,12 @@ def _apply_failed(payment: Payment, obj: dict, effects: _Effects) -> None:
     if payment.succeeded:
         return  # an older failure arriving late: the money is in
     booking = payment.booking
-    effects.notify.append(
-        lambda: notify_customer(
-            booking=booking,
-            subject=f"Your payment did not go through ({booking.reference})",
-            key=f"payment-failed-{payment.pk}",
-            text=f"The payment for booking {booking.reference} was declined. Your date is held "
-            "until the hold time runs out; please try again from your booking link.",
-        )
+    notify_customer(
+        booking=booking,
+        subject=f"Your payment did not go through ({booking.reference})",
+        key=f"payment-failed-{payment.pk}",
+        text=f"The payment for booking {booking.reference} was declined. Your date is held "
+        "until the hold time runs out; please try again from your booking link.",
     )
 
 
@@ -1011,7 +1005,7 @@ def _apply_refunded_total(
     implies the charge was paid, whatever order the events came in."""
     refunded_cents = min(max(refunded_cents, payment.amount_refunded_cents), payment.amount_cents)
     if not payment.succeeded:
-        _mark_succeeded(payment, effects or _Effects(notify=[]))
+        _mark_succeeded(payment, effects or _Effects(after_commit=[]))
     payment.amount_refunded_cents = refunded_cents
     covered = 0
     for refund in payment.refunds.exclude(status=RefundStatus.FAILED).order_by("created_at", "pk"):

@@ -19,12 +19,12 @@ import pytest
 from django.test import Client
 
 from bookings.models import Booking, BookingEvent, BookingStatus
-from bookings.tasks import expire_holds
+from bookings.tasks import expire_holds, sweep_notifications
 from bookings.tests.helpers import next_weekday
 from config.celery import app as celery_app
 from config.tests.processes import SmtpSink, WorkerProcess, service_env, start_smtp
 from payments.models import EventOutcome, Payment, StripeEvent
-from payments.tasks import charge_due_balances
+from payments.tasks import charge_due_balances, sweep_stripe_events
 from payments.tests.conftest import WEBHOOK, build_stripe_event, deposit_of, encode
 
 pytestmark = [
@@ -56,6 +56,7 @@ def worker(fake_stripe, smtp, settings, tmp_path):
         STRIPE_API_BASE=fake_stripe.url,
         EMAIL_URL=f"smtp://{smtp.host}:{smtp.port}",
         CELERY_VISIBILITY_TIMEOUT="2",
+        NOTIFICATION_LEASE_SECONDS="3",
         STRIPE_DRAIN_BELIEF_SECONDS="0",
     )
     process = WorkerProcess(env=env, log=tmp_path / "worker.log")
@@ -74,20 +75,30 @@ def _purge_broker():
         client.delete("unacked", "unacked_index", "unacked_mutex")
 
 
+def beat_sweepers() -> None:
+    """What beat enqueues every minute to recover lost work (here every second)."""
+    sweep_stripe_events.delay()
+    sweep_notifications.delay()
+
+
 def supervise(
     worker: WorkerProcess, busy, rng: random.Random, kills: int, seconds=120, beat=None
 ) -> int:
     """Keep the worker running, restarting it whenever it dies, until `busy()` is false; on the
     way kill it `kills` times at random moments while work is left. `beat()` enqueues the
-    periodic task under test, once per worker start (beat would, every minute). Returns the
-    restarts."""
+    periodic task under test once per worker start; the sweepers run every second, as beat
+    runs them every minute. Returns the restarts."""
     deadline = time.monotonic() + seconds
     next_kill = time.monotonic() + rng.uniform(0.5, 2.0)
+    next_sweep = time.monotonic() + 1
     restarts = 0
     worker.start()
     if beat:
         beat()
     while busy() and time.monotonic() < deadline:
+        if time.monotonic() >= next_sweep:
+            beat_sweepers()
+            next_sweep = time.monotonic() + 1
         if worker.process.poll() is not None:  # killed (by us or by a provider's hook)
             worker.start()
             restarts += 1

@@ -34,7 +34,7 @@ def reminders_to_outbox(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bookings', '0003_money_facts'),
+        ('bookings', '0004_survives_dying_requests'),
     ]
 
     operations = [
