@@ -25,7 +25,18 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_healthy(api_client, db):
+@pytest.fixture
+def broker_redis(settings):
+    """The broker's Redis with the workers' queues empty (other tests publish to it), and
+    emptied again after the test."""
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    keys = ["celery", "notifications", "notifications\x06\x166"]
+    client.delete(*keys)
+    yield client
+    client.delete(*keys)
+
+
+def test_healthy(api_client, db, broker_redis):
     response = api_client.get(HEALTH)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
@@ -130,16 +141,6 @@ def test_a_stale_worker_heartbeat_is_200_degraded(api_client, db):
     body = response.json()
     assert (body["status"], body["problems"]) == ("degraded", ["worker heartbeat stale"])
     assert body["worker_heartbeat_age_seconds"] >= 181
-
-
-@pytest.fixture
-def broker_redis(settings):
-    """The broker's Redis; the queues a test fills are emptied again."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    keys = ["celery", "notifications", "notifications\x06\x166"]
-    client.delete(*keys)
-    yield client
-    client.delete(*keys)
 
 
 def test_a_queue_backing_up_is_200_degraded(api_client, db, settings, broker_redis):
