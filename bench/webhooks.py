@@ -9,22 +9,31 @@ from payments.events import signature_header
 
 
 def signed_events(
-    payments: list[list], secret: str, count: int, seed: int = 1
+    payments: list[list],
+    secret: str,
+    count: int,
+    seed: int = 1,
+    event_type: str = "payment_intent.succeeded",
 ) -> list[tuple[str, str]]:
-    """`count` distinct payment_intent.succeeded events about the bench payments, each as
-    (raw body, Stripe-Signature header), signed now (valid for Stripe's 300 s tolerance)."""
+    """`count` distinct events of `event_type` about the bench payments, each as
+    (raw body, Stripe-Signature header), signed now (valid for Stripe's 300 s tolerance).
+    payment_intent.payment_failed events each name a different payment (taken in order), so
+    each one tells its customer, by e-mail, once."""
     rng = random.Random(seed)
     now = int(time.time())
     out = []
-    for _ in range(count):
-        intent, reference, station, amount = rng.choice(payments)
+    for n in range(count):
+        if event_type == "payment_intent.payment_failed":
+            intent, reference, station, amount = payments[n % len(payments)]
+        else:
+            intent, reference, station, amount = rng.choice(payments)
         event = {
             "id": f"evt_bench{secrets.token_hex(10)}",
             "object": "event",
             "api_version": "2024-06-20",
             "created": now,
             "livemode": False,
-            "type": "payment_intent.succeeded",
+            "type": event_type,
             "data": {
                 "object": {
                     "id": intent,
@@ -32,7 +41,9 @@ def signed_events(
                     "amount": amount,
                     "amount_received": amount,
                     "currency": "usd",
-                    "status": "succeeded",
+                    "status": "succeeded"
+                    if event_type == "payment_intent.succeeded"
+                    else "requires_payment_method",
                     "payment_method": "pm_card_visa",
                     "customer": None,
                     "metadata": {

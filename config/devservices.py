@@ -39,6 +39,8 @@ POSTGRES_DIR = DATA_DIR / "postgres"
 REDIS_DIR = DATA_DIR / "redis"
 BEAT_SCHEDULE = DATA_DIR / "celerybeat-schedule"
 DATABASE_NAME = "hibachi"
+# The broker queues the worker consumes: the default one and customer messages' own.
+WORKER_QUEUES = "celery,notifications"
 
 # How long children get to shut down after SIGTERM before their process group is SIGKILLed.
 STOP_GRACE_SECONDS = 10.0
@@ -443,7 +445,7 @@ def run_plan(port: str) -> tuple[list[Step], list[Step]]:
     ]
     services = [
         ("web", [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"]),
-        ("worker", [*celery, "worker", "-l", "info", "--concurrency", "2"]),
+        ("worker", [*celery, "worker", "-l", "info", "--concurrency", "2", "-Q", WORKER_QUEUES]),
         ("beat", [*celery, "beat", "-l", "info", "--schedule", str(BEAT_SCHEDULE)]),
     ]
     return setup_steps, services

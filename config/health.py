@@ -1,15 +1,23 @@
 """
-GET /api/v1/health: is this instance able to serve? Checked for real on every call.
+GET /api/v1/health: is this instance able to serve? Checked for real on every call, each check
+with a timeout of a second or two (load balancers poll it).
 
 The database decides: unreachable means 503 "unhealthy" (take the instance out of rotation).
 Cache or broker trouble is "degraded" with 200: bookings still work, background work waits.
+So is background work that is stuck: a worker heartbeat older than
+HEALTH_HEARTBEAT_STALE_SECONDS, a broker queue longer than HEALTH_QUEUE_BACKLOG, or a Stripe
+event waiting to be applied for longer than HEALTH_STRIPE_EVENT_WAIT_SECONDS. `problems` names
+what made the answer "degraded".
 """
 
 import time
 
+import redis
+from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import Error as DatabaseError
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -20,8 +28,11 @@ from config.celery import app as celery_app
 from config.tasks import HEARTBEAT_KEY
 from config.version import VERSION
 from payments import stripe_client
+from payments.models import EventOutcome, StripeEvent
 
-HEARTBEAT_STALE_SECONDS = 180
+CHECK_TIMEOUT_SECONDS = 2
+# kombu's Redis transport keeps a queue's messages of priority p > 0 in "<queue>\x06\x16<p>".
+REDIS_PRIORITY_KEYS = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
 def check_database() -> str:
@@ -48,12 +59,73 @@ def check_cache() -> str:
 def check_broker() -> str:
     if celery_app.conf.broker_url.startswith("memory://"):
         return "in-memory"
+    options = {}
+    if celery_app.conf.broker_url.startswith(("redis://", "rediss://")):
+        # Without these a Redis that accepts and never answers holds the check for ever.
+        options = {
+            "socket_timeout": CHECK_TIMEOUT_SECONDS,
+            "socket_connect_timeout": CHECK_TIMEOUT_SECONDS,
+        }
     try:
-        with celery_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+        with celery_app.connection_for_write(
+            connect_timeout=CHECK_TIMEOUT_SECONDS, transport_options=options
+        ) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=CHECK_TIMEOUT_SECONDS)
     except Exception:  # kombu raises transport-specific errors
         return "unreachable"
     return "connected"
+
+
+_broker_clients: dict[str, redis.Redis] = {}
+
+
+def queue_lengths() -> dict[str, int | None]:
+    """Messages waiting in each queue the workers consume. Only a Redis broker is asked (one
+    pipelined round trip); with another broker, or when Redis does not answer, None."""
+    url = celery_app.conf.broker_url
+    unknown = dict.fromkeys(settings.HEALTH_QUEUES)
+    if not url.startswith(("redis://", "rediss://")):
+        return unknown
+    client = _broker_clients.get(url)
+    if client is None:
+        client = _broker_clients[url] = redis.Redis.from_url(
+            url, socket_timeout=CHECK_TIMEOUT_SECONDS, socket_connect_timeout=CHECK_TIMEOUT_SECONDS
+        )
+    prefix = celery_app.conf.broker_transport_options.get("global_keyprefix", "")
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for queue in settings.HEALTH_QUEUES:
+                for suffix in REDIS_PRIORITY_KEYS:
+                    pipe.llen(f"{prefix}{queue}{suffix}")
+            counts = pipe.execute()
+    except redis.RedisError:
+        return unknown
+    per_queue = len(REDIS_PRIORITY_KEYS)
+    return {
+        queue: sum(counts[n * per_queue : (n + 1) * per_queue])
+        for n, queue in enumerate(settings.HEALTH_QUEUES)
+    }
+
+
+def stripe_events_waiting_oldest_seconds() -> int | None:
+    """How long the oldest Stripe event still waiting to be applied has waited (None: none
+    waits, or the database did not answer in time). One index lookup
+    (stripe_event_outcome_idx)."""
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL statement_timeout = {CHECK_TIMEOUT_SECONDS * 1000}")
+            oldest = (
+                StripeEvent.objects.filter(outcome=EventOutcome.PENDING)
+                .order_by("received_at")
+                .values_list("received_at", flat=True)
+                .first()
+            )
+    except DatabaseError:
+        return None
+    if oldest is None:
+        return None
+    return max(0, int((timezone.now() - oldest).total_seconds()))
 
 
 def worker_heartbeat_age() -> int | None:
@@ -79,6 +151,13 @@ class HealthView(APIView):
                     "cache": serializers.CharField(),
                     "broker": serializers.CharField(),
                     "worker_heartbeat_age_seconds": serializers.IntegerField(allow_null=True),
+                    "queues": serializers.DictField(
+                        child=serializers.IntegerField(allow_null=True)
+                    ),
+                    "stripe_events_waiting_oldest_seconds": serializers.IntegerField(
+                        allow_null=True
+                    ),
+                    "problems": serializers.ListField(child=serializers.CharField()),
                     "payments": serializers.ChoiceField(["offline", "test", "live"]),
                     "version": serializers.CharField(),
                 },
@@ -88,19 +167,47 @@ class HealthView(APIView):
     )
     def get(self, request):
         database, cache_state, broker = check_database(), check_cache(), check_broker()
-        if database != "connected":
-            status = "unhealthy"
-        elif "unreachable" in (cache_state, broker):
-            status = "degraded"
-        else:
-            status = "healthy"
         body = {
-            "status": status,
+            "status": "healthy",
             "database": database,
             "cache": cache_state,
             "broker": broker,
             "worker_heartbeat_age_seconds": worker_heartbeat_age(),
+            "queues": (
+                queue_lengths() if broker == "connected" else dict.fromkeys(settings.HEALTH_QUEUES)
+            ),
+            "stripe_events_waiting_oldest_seconds": (
+                stripe_events_waiting_oldest_seconds() if database == "connected" else None
+            ),
+            "problems": [],
             "payments": stripe_client.mode(),
             "version": VERSION,
         }
-        return Response(body, status=503 if status == "unhealthy" else 200)
+        body["problems"] = problems(body)
+        if database != "connected":
+            body["status"] = "unhealthy"
+        elif body["problems"]:
+            body["status"] = "degraded"
+        return Response(body, status=503 if body["status"] == "unhealthy" else 200)
+
+
+def problems(body: dict) -> list[str]:
+    """What is wrong, in words an operator can act on: services out of reach, background work
+    stuck (stale heartbeat, a queue backing up, Stripe events not applied)."""
+    found = [
+        f"{service} unreachable"
+        for service in ("database", "cache", "broker")
+        if body[service] == "unreachable"
+    ]
+    age = body["worker_heartbeat_age_seconds"]
+    if age is not None and age > settings.HEALTH_HEARTBEAT_STALE_SECONDS:
+        found.append("worker heartbeat stale")
+    found += [
+        f"queue {queue} backing up"
+        for queue, length in body["queues"].items()
+        if length is not None and length > settings.HEALTH_QUEUE_BACKLOG
+    ]
+    waiting = body["stripe_events_waiting_oldest_seconds"]
+    if waiting is not None and waiting > settings.HEALTH_STRIPE_EVENT_WAIT_SECONDS:
+        found.append("stripe events waiting")
+    return found

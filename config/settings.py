@@ -24,6 +24,28 @@ def _fail(message: str) -> None:
     sys.exit(f"Configuration error: {message}")
 
 
+def _seconds(name: str, default: float, *, most: float = 24 * 3600) -> float:
+    """A positive number of seconds from the environment, or a clear start-up failure."""
+    try:  # float() itself: django-environ's parser would read "2m" as 2
+        value = float(env.str(name, default=str(default)))
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= most:
+        _fail(f"{name} must be a number of seconds above 0 (and at most {most:g}).")
+    return value
+
+
+def _count(name: str, default: int, *, least: int = 0, most: int = 10**9) -> int:
+    """A whole number from the environment, or a clear start-up failure."""
+    try:
+        value = env.int(name, default=default)
+    except ValueError:
+        value = least - 1
+    if not least <= value <= most:
+        _fail(f"{name} must be a whole number from {least} to {most}.")
+    return value
+
+
 # --- Core -----------------------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -159,10 +181,28 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Redis broker: a task taken by a worker that died (SIGKILL, OOM) is handed out again after
-# CELERY_VISIBILITY_TIMEOUT seconds (keep it above the longest task's hard time limit).
+# Every task has time limits: at the soft limit the task gets SoftTimeLimitExceeded (and can
+# stop cleanly), at the hard limit its pool process is killed and replaced, so one call stuck
+# on a socket cannot hold a worker for ever. Only the prefork pool (the default) enforces them.
+CELERY_TASK_SOFT_TIME_LIMIT = _seconds("CELERY_TASK_SOFT_TIME_LIMIT", 120)
+CELERY_TASK_TIME_LIMIT = _seconds("CELERY_TASK_TIME_LIMIT", 150)
+if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+    _fail("CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT.")
+# The Stripe drain applies waiting events in a loop, longer than other tasks may run; at its
+# soft limit it stops between events and hands over to a new drain (payments.tasks).
+STRIPE_DRAIN_SOFT_TIME_LIMIT = max(300, CELERY_TASK_SOFT_TIME_LIMIT)
+STRIPE_DRAIN_TIME_LIMIT = max(330, CELERY_TASK_TIME_LIMIT)
+# With acks_late, Redis hands a task whose worker died to another worker after the visibility
+# timeout; it must exceed the longest hard limit, or a slow task still running is run twice.
+CELERY_VISIBILITY_TIMEOUT = _seconds("CELERY_VISIBILITY_TIMEOUT", 3600)
+if max(CELERY_TASK_TIME_LIMIT, STRIPE_DRAIN_TIME_LIMIT) >= CELERY_VISIBILITY_TIMEOUT:
+    _fail(
+        "CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT "
+        f"and the Stripe drain's {STRIPE_DRAIN_TIME_LIMIT:g} s limit."
+    )
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Look for such tasks every second (a cheap sorted-set read), not every 100 s.
     "unacked_restore_interval": 1,
     "unacked_restore_throttle": 1,
 }
@@ -183,6 +223,15 @@ CELERY_BEAT_SCHEDULE = {
 # Customer messages (bookings.notifications, the outbox): a sender holds a message this long
 # before another may take it over (its worker died); keep it above the SMTP timeout.
 NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=300)
+
+# /api/v1/health says "degraded" when background work is stuck: the worker heartbeat (beat
+# sends one a minute) older than this, a broker queue longer than HEALTH_QUEUE_BACKLOG, or a
+# Stripe event waiting to be applied for longer than HEALTH_STRIPE_EVENT_WAIT_SECONDS.
+HEALTH_HEARTBEAT_STALE_SECONDS = _seconds("HEALTH_HEARTBEAT_STALE_SECONDS", 180)
+HEALTH_QUEUE_BACKLOG = _count("HEALTH_QUEUE_BACKLOG", 500)
+HEALTH_STRIPE_EVENT_WAIT_SECONDS = _seconds("HEALTH_STRIPE_EVENT_WAIT_SECONDS", 300)
+# The broker queues the workers consume (`celery -A config worker -Q celery,notifications`).
+HEALTH_QUEUES = ("celery", "notifications")
 
 # --- Auth, API ------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -295,6 +344,9 @@ WHITENOISE_USE_FINDERS = True  # admin assets work without collectstatic too
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Seconds the SMTP backend waits on the relay (connect and every read): a relay that accepts
+# and never answers must not hold a worker.
+EMAIL_TIMEOUT = _seconds("EMAIL_TIMEOUT", 10, most=600)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="bookings@example.com")
 
 # --- Providers (each optional; see the README) ----------------------------------------------
@@ -303,6 +355,10 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# Each HTTP request to Stripe gives up after STRIPE_TIMEOUT_SECONDS (connect and read) and is
+# retried at most STRIPE_MAX_NETWORK_RETRIES times (the SDK's backoff, same idempotency key).
+STRIPE_TIMEOUT_SECONDS = _seconds("STRIPE_TIMEOUT_SECONDS", 20, most=300)
+STRIPE_MAX_NETWORK_RETRIES = _count("STRIPE_MAX_NETWORK_RETRIES", 2, most=5)
 # How long a web process trusts that a drain of webhook events is on its way before checking
 # again (payments.services._DrainBelief); 0 checks on every event, as eager tasks must (the
 # drain then runs inside the request, and would linger there).
@@ -321,6 +377,8 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o")
 OPENAI_FALLBACK_MODEL = env.str("OPENAI_FALLBACK_MODEL", default="gpt-4o-mini")
+# Seconds a model request may take before the client gives up (for the client, when it lands).
+OPENAI_TIMEOUT_SECONDS = _seconds("OPENAI_TIMEOUT_SECONDS", 30, most=600)
 # SMS and messaging.
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")

@@ -51,7 +51,13 @@ def mode() -> str:
 
 
 def _client() -> stripe.StripeClient:
-    kwargs = {"max_network_retries": 2}
+    """The SDK client, with our bounds: each request gives up after STRIPE_TIMEOUT_SECONDS (the
+    SDK's own default is 80 s) and is retried at most STRIPE_MAX_NETWORK_RETRIES times, so a
+    Stripe call ends well within a task's soft time limit even when Stripe stalls."""
+    kwargs = {
+        "max_network_retries": settings.STRIPE_MAX_NETWORK_RETRIES,
+        "http_client": stripe.new_default_http_client(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+    }
     if settings.STRIPE_API_BASE:
         kwargs["base_addresses"] = {"api": settings.STRIPE_API_BASE}
     return stripe.StripeClient(settings.STRIPE_SECRET_KEY, **kwargs)

@@ -1,8 +1,15 @@
 """Payments background work. Thin: tasks take ids, call a service, retry with backoff."""
 
+import contextlib
 import logging
+import signal
+import threading
 
+from billiard.pool import SIG_SOFT_TIMEOUT
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import connection
 
 from bookings.models import Booking
 from config.exceptions import ApiError
@@ -29,10 +36,59 @@ def process_stripe_event(self, event_row_id: int) -> str:
     return services.stripe_event_apply(event_row_id=event_row_id)
 
 
-@shared_task(acks_late=True, ignore_result=True)
-def drain_stripe_events() -> int:
-    """Apply the waiting ledger rows (kicked by the webhook once per burst of events)."""
-    return services.stripe_events_drain()
+class _DrainTimeUp(KeyboardInterrupt):
+    """The drain's soft time limit. Not an Exception, so the drain's per-event `except
+    Exception` cannot swallow it and stripe_event_apply does not record it as the event's
+    failure; an interrupt, so psycopg cancels the statement in flight and the event's
+    transaction rolls back whole (the row stays pending, its attempt uncounted)."""
+
+
+@contextlib.contextmanager
+def _soft_time_limit_raises(exc_type: type[BaseException]):
+    """While inside, the pool's soft-time-limit signal raises `exc_type` instead of
+    SoftTimeLimitExceeded (only a process's main thread can take signals: prefork's children)."""
+    if SIG_SOFT_TIMEOUT is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_time_up(signum, frame):
+        raise exc_type()
+
+    previous = signal.signal(SIG_SOFT_TIMEOUT, raise_time_up)
+    try:
+        yield
+    finally:
+        signal.signal(SIG_SOFT_TIMEOUT, previous)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=settings.STRIPE_DRAIN_SOFT_TIME_LIMIT,
+    time_limit=settings.STRIPE_DRAIN_TIME_LIMIT,
+)
+def drain_stripe_events(self) -> int:
+    """Apply the waiting ledger rows (kicked by the webhook once per burst of events).
+
+    At its soft time limit the drain stops between two events (the one in flight rolls back
+    and stays pending) and hands over to a new drain on the same queue with the same limits;
+    the sweeper re-enqueues anything a lost hand-over leaves behind. No event is lost."""
+    try:
+        with _soft_time_limit_raises(_DrainTimeUp):
+            return services.stripe_events_drain()
+    except (_DrainTimeUp, SoftTimeLimitExceeded):
+        if not connection.in_atomic_block:
+            connection.close()  # interrupted mid-statement: start the next task afresh
+        logger.warning("stripe drain reached its soft time limit; handing over")
+        _drain_again(self.request)
+        return 0
+
+
+def _drain_again(request) -> None:
+    hard, soft = request.timelimit or (None, None)
+    queue = (request.delivery_info or {}).get("routing_key")
+    drain_stripe_events.apply_async(queue=queue, time_limit=hard, soft_time_limit=soft)
 
 
 @shared_task(ignore_result=True)

@@ -134,7 +134,7 @@ def service_env(**extra: str) -> dict:
     return {
         **keep,
         "PYTHONPATH": str(ROOT),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SETTINGS_MODULE": "config.tests.fault_worker_settings",
         "DEBUG": "true",
         "SECRET_KEY": settings.SECRET_KEY,
         "DATABASE_URL": f"postgres://{user}{password}@{host}:{port}/{db['NAME']}",

@@ -60,3 +60,45 @@ def test_worker_runs_the_heartbeat_and_health_reports_it(live_worker, api_client
     assert body["broker"] == "connected"
     assert body["worker_heartbeat_age_seconds"] is not None
     assert 0 <= body["worker_heartbeat_age_seconds"] <= 20
+
+
+STALLING = "config.tests.stalling_tasks"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_stuck_on_a_stalled_relay_is_ended_and_the_worker_goes_on():
+    """One worker process, three tasks in a row: a send to a relay that never greets (ended by
+    the soft time limit), one that ignores the soft limit (its pool process is killed at the
+    hard limit and replaced), then a Stripe event, which is applied."""
+    from config.tests.stall import StallingServer
+    from config.tests.worker import wait_for, worker_process
+    from payments.models import EventOutcome, StripeEvent
+    from payments.tasks import process_stripe_event
+
+    celery_app.conf.task_always_eager = False  # through the broker to the worker process
+    row = StripeEvent.objects.create(
+        event_id="evt_after_the_stall", type="customer.created", payload={"id": "x"}
+    )
+    with (
+        StallingServer() as relay,
+        worker_process(
+            include=STALLING,
+            EMAIL_URL=f"smtp://127.0.0.1:{relay.port}",
+            EMAIL_TIMEOUT="600",  # only the time limits may end these sends
+            CELERY_TASK_SOFT_TIME_LIMIT="1",
+            CELERY_TASK_TIME_LIMIT="3",
+        ) as (queue, log),
+    ):
+        celery_app.send_task(f"{STALLING}.send_mail_to_the_relay", queue=queue)
+        celery_app.send_task(f"{STALLING}.send_mail_ignoring_interruptions", queue=queue)
+        process_stripe_event.apply_async((row.pk,), queue=queue)
+
+        def applied():
+            row.refresh_from_db()
+            return row.outcome == EventOutcome.IGNORED
+
+        assert wait_for(applied, timeout=30), log.read_text()[-3000:]
+        assert relay.accepted >= 2
+        text = log.read_text()
+    assert "SoftTimeLimitExceeded" in text
+    assert "TimeLimitExceeded" in text.replace("SoftTimeLimitExceeded", "")

@@ -18,6 +18,12 @@ def test_run_plan_makes_the_folder_beat_keeps_its_schedule_in(tmp_path, monkeypa
     assert schedule.parent.is_dir()
 
 
+def test_the_run_worker_consumes_the_default_and_the_notifications_queue():
+    _, services = devservices.run_plan("8000")
+    worker = dict(services)["worker"]
+    assert worker[worker.index("-Q") + 1].split(",") == ["celery", "notifications"]
+
+
 def test_beat_starts_with_a_schedule_in_a_new_folder(tmp_path, monkeypatch):
     """With DATABASE_URL and REDIS_URL given there is no .data/ yet: beat must still start
     (it used to exit at once, which stopped all of `make run`)."""

@@ -2,12 +2,18 @@
 
 import socket
 import time
+from datetime import timedelta
 from importlib.metadata import version
 
 import pytest
+import redis
+import time_machine
+from django.core.cache import cache
 from django.db import connection
+from django.utils import timezone
 
 from config.tasks import HEARTBEAT_KEY
+from payments.models import StripeEvent
 
 HEALTH = "/api/v1/health"
 
@@ -19,7 +25,18 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_healthy(api_client, db):
+@pytest.fixture
+def broker_redis(settings):
+    """The broker's Redis with the workers' queues empty (other tests publish to it), and
+    emptied again after the test."""
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    keys = ["celery", "notifications", "notifications\x06\x166"]
+    client.delete(*keys)
+    yield client
+    client.delete(*keys)
+
+
+def test_healthy(api_client, db, broker_redis):
     response = api_client.get(HEALTH)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
@@ -29,6 +46,9 @@ def test_healthy(api_client, db):
         "cache": "connected",
         "broker": "connected",
         "worker_heartbeat_age_seconds": None,  # no worker has run in this test's cache space
+        "queues": {"celery": 0, "notifications": 0},
+        "stripe_events_waiting_oldest_seconds": None,
+        "problems": [],
         "payments": "offline",  # no STRIPE_SECRET_KEY in tests
         "version": version("hibachi-ops"),
     }
@@ -109,3 +129,94 @@ def test_a_per_process_cache_is_reported_as_such(api_client, db, settings):
     body = api_client.get(HEALTH).json()
     assert body["cache"] == "local-memory"
     assert body["status"] == "healthy"
+
+
+def test_a_stale_worker_heartbeat_is_200_degraded(api_client, db):
+    cache.set(HEARTBEAT_KEY, time.time())
+    with time_machine.travel(timezone.now() + timedelta(seconds=170)):
+        assert api_client.get(HEALTH).json()["status"] == "healthy"
+    with time_machine.travel(timezone.now() + timedelta(seconds=181)):
+        response = api_client.get(HEALTH)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["problems"]) == ("degraded", ["worker heartbeat stale"])
+    assert body["worker_heartbeat_age_seconds"] >= 181
+
+
+def test_a_queue_backing_up_is_200_degraded(api_client, db, settings, broker_redis):
+    settings.HEALTH_QUEUE_BACKLOG = 3
+    broker_redis.lpush("celery", *["{}"] * 3)
+    body = api_client.get(HEALTH).json()
+    assert (body["status"], body["queues"]) == ("healthy", {"celery": 3, "notifications": 0})
+
+    broker_redis.lpush("notifications", *["{}"] * 2)
+    broker_redis.lpush("notifications\x06\x166", *["{}"] * 2)  # a priority's own list
+    response = api_client.get(HEALTH)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["queues"] == {"celery": 3, "notifications": 4}
+    assert (body["status"], body["problems"]) == ("degraded", ["queue notifications backing up"])
+
+
+def test_a_stripe_event_waiting_too_long_is_200_degraded(api_client, db):
+    StripeEvent.objects.create(event_id="evt_waiting", type="customer.created", payload={})
+    body = api_client.get(HEALTH).json()
+    assert (body["status"], body["stripe_events_waiting_oldest_seconds"]) == ("healthy", 0)
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=301)):
+        response = api_client.get(HEALTH)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["problems"]) == ("degraded", ["stripe events waiting"])
+    assert body["stripe_events_waiting_oldest_seconds"] >= 301
+
+    StripeEvent.objects.update(outcome="processed")
+    with time_machine.travel(timezone.now() + timedelta(seconds=301)):
+        body = api_client.get(HEALTH).json()
+    assert (body["status"], body["stripe_events_waiting_oldest_seconds"]) == ("healthy", None)
+
+
+def test_with_a_rabbitmq_broker_queue_lengths_are_null(api_client, db):
+    from config.celery import app as celery_app
+
+    saved = celery_app.conf.broker_url
+    celery_app.conf.broker_url = f"amqp://guest:guest@127.0.0.1:{closed_port()}//"
+    try:
+        response = api_client.get(HEALTH)
+    finally:
+        celery_app.conf.broker_url = saved
+    assert response.status_code == 200
+    assert response.json()["queues"] == {"celery": None, "notifications": None}
+    assert health_queue_lengths_with_amqp() == {"celery": None, "notifications": None}
+
+
+def health_queue_lengths_with_amqp():
+    """The queue check itself, asked with an AMQP broker that answers: no crash, null."""
+    from config.celery import app as celery_app
+    from config.health import queue_lengths
+
+    saved = celery_app.conf.broker_url
+    celery_app.conf.broker_url = "amqp://guest:guest@127.0.0.1:5672//"
+    try:
+        return queue_lengths()
+    finally:
+        celery_app.conf.broker_url = saved
+
+
+def test_each_check_is_bounded_in_time(api_client, db):
+    """A broker that accepts and never answers costs the health check seconds, not minutes."""
+    from config.celery import app as celery_app
+    from config.tests.stall import StallingServer
+
+    saved = celery_app.conf.broker_url
+    with StallingServer() as stalled:
+        celery_app.conf.broker_url = f"redis://127.0.0.1:{stalled.port}/0"
+        try:
+            start = time.monotonic()
+            body = api_client.get(HEALTH).json()
+            elapsed = time.monotonic() - start
+        finally:
+            celery_app.conf.broker_url = saved
+    assert body["broker"] == "unreachable"
+    assert body["queues"] == {"celery": None, "notifications": None}
+    assert elapsed < 10

@@ -99,3 +99,29 @@ def test_the_api_token_ttl_comes_from_the_environment():
     result = start(code, API_TOKEN_TTL_HOURS="1.5")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == "5400.0"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EMAIL_TIMEOUT", "0"),
+        ("EMAIL_TIMEOUT", "ten"),
+        ("STRIPE_TIMEOUT_SECONDS", "-1"),
+        ("STRIPE_MAX_NETWORK_RETRIES", "many"),
+        ("STRIPE_MAX_NETWORK_RETRIES", "50"),
+        ("OPENAI_TIMEOUT_SECONDS", "nan"),
+        ("CELERY_TASK_SOFT_TIME_LIMIT", "0"),
+        ("CELERY_TASK_TIME_LIMIT", "2m"),
+        ("CELERY_VISIBILITY_TIMEOUT", "60"),
+        ("HEALTH_HEARTBEAT_STALE_SECONDS", ""),
+        ("HEALTH_QUEUE_BACKLOG", "-5"),
+        ("HEALTH_STRIPE_EVENT_WAIT_SECONDS", "soon"),
+    ],
+)
+def test_a_bad_timeout_or_threshold_refuses_to_start(variable, value):
+    assert_refuses(start(**{variable: value}), variable)
+
+
+def test_a_soft_time_limit_not_below_the_hard_one_refuses_to_start():
+    result = start(CELERY_TASK_SOFT_TIME_LIMIT="200", CELERY_TASK_TIME_LIMIT="150")
+    assert_refuses(result, "CELERY_TASK_SOFT_TIME_LIMIT")

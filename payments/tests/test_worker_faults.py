@@ -55,7 +55,6 @@ def worker(fake_stripe, smtp, settings, tmp_path):
         STRIPE_PUBLISHABLE_KEY="pk_test_x",
         STRIPE_API_BASE=fake_stripe.url,
         EMAIL_URL=f"smtp://{smtp.host}:{smtp.port}",
-        CELERY_VISIBILITY_TIMEOUT="2",
         NOTIFICATION_LEASE_SECONDS="3",
         STRIPE_DRAIN_BELIEF_SECONDS="0",
     )
