@@ -223,6 +223,9 @@ CELERY_BEAT_SCHEDULE = {
 # Customer messages (bookings.notifications, the outbox): a sender holds a message this long
 # before another may take it over (its worker died); keep it above the SMTP timeout.
 NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=300)
+# The Stripe sweeper takes over ledger rows and refunds left this long without progress (their
+# task was lost); shorter than a minute only for tests that kill workers.
+SWEEPER_GRACE_SECONDS = 60
 
 # /api/v1/health says "degraded" when background work is stuck: the worker heartbeat (beat
 # sends one a minute) older than this, a broker queue longer than HEALTH_QUEUE_BACKLOG, or a

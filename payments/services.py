@@ -1034,9 +1034,13 @@ def _apply_dispute(payment: Payment, obj: dict) -> None:
     logger.warning("dispute opened on booking %s", payment.booking.reference)
 
 
-def stripe_events_stuck(*, older_than_seconds: int = 60, max_attempts: int = 8) -> list[int]:
-    """Ledger rows still waiting (the broker was down) or failed with attempts left."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+def stripe_events_stuck(
+    *, older_than_seconds: int | None = None, max_attempts: int = 8
+) -> list[int]:
+    """Ledger rows still waiting (the broker was down) or failed with attempts left, older
+    than the sweeper's grace (settings.SWEEPER_GRACE_SECONDS, a minute)."""
+    grace = settings.SWEEPER_GRACE_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=grace)
     return list(
         StripeEvent.objects.filter(
             outcome__in=[EventOutcome.PENDING, EventOutcome.FAILED],
@@ -1046,9 +1050,10 @@ def stripe_events_stuck(*, older_than_seconds: int = 60, max_attempts: int = 8) 
     )
 
 
-def refunds_unsent(*, older_than_seconds: int = 60) -> list[int]:
+def refunds_unsent(*, older_than_seconds: int | None = None) -> list[int]:
     """Refunds created but not yet accepted by Stripe (it was unreachable when they were)."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    grace = settings.SWEEPER_GRACE_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=grace)
     return list(
         Refund.objects.filter(
             status=RefundStatus.PENDING, stripe_refund_id="", created_at__lt=cutoff

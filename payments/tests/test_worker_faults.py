@@ -23,7 +23,7 @@ from bookings.tasks import expire_holds, sweep_notifications
 from bookings.tests.helpers import next_weekday
 from config.celery import app as celery_app
 from config.tests.processes import SmtpSink, WorkerProcess, service_env, start_smtp
-from payments.models import EventOutcome, Payment, StripeEvent
+from payments.models import EventOutcome, Payment, Refund, StripeEvent
 from payments.tasks import charge_due_balances, sweep_stripe_events
 from payments.tests.conftest import WEBHOOK, build_stripe_event, deposit_of, encode
 
@@ -175,6 +175,7 @@ def test_killed_while_applying_stripe_events_every_event_is_applied_once(
     for booking in bookings:
         told = [s for s in smtp.subjects() if booking.reference in s and "is booked" in s]
         assert 1 <= len(told) <= 1 + KILLS, (booking.reference, told)
+    assert_the_money_adds_up()
 
 
 def test_killed_while_expiring_holds_each_expires_once_and_frees_its_chef(
@@ -234,3 +235,107 @@ def test_killed_after_stripe_charged_the_card_the_balance_is_charged_once(
     assert len(intents) == 1
     [balance] = Payment.objects.filter(booking=booking, kind="balance")
     assert balance.stripe_payment_intent_id == intents[0]["id"]
+    assert_the_money_adds_up()
+
+
+def assert_the_money_adds_up() -> None:
+    """The invariants of the money test (test_money_machine), over every booking."""
+    for booking in Booking.objects.all():
+        payments = list(booking.payments.all())
+        paid = [p for p in payments if p.succeeded]
+        assert {p.currency for p in payments} <= {booking.currency}
+        assert booking.amount_paid_cents == sum(p.amount_cents for p in paid)
+        assert booking.amount_refunded_cents == sum(p.amount_refunded_cents for p in paid)
+        assert booking.amount_refunded_cents + booking.amount_refund_pending_cents <= (
+            booking.amount_paid_cents
+        )
+        for payment in payments:
+            asked = sum(r.amount_cents for r in payment.refunds.exclude(status="failed"))
+            assert asked <= (payment.amount_cents if payment.succeeded else 0)
+
+
+def test_killed_while_sending_reminders_each_goes_out_and_never_for_the_old_date(
+    book, san_jose, worker, smtp, settings
+):
+    from django.utils import timezone
+
+    from bookings.tasks import send_reminders
+
+    san_jose.quiet_hours_start = san_jose.quiet_hours_end  # no quiet hours: any time of day
+    san_jose.save()
+    parties = [book(san_jose, days=next_weekday(san_jose, 2) + 7 * n, n=n) for n in range(4)]
+    soon = timezone.now() + timedelta(hours=30)  # the 72-hour reminder is due
+    for n, booking in enumerate(parties):
+        starts = soon + timedelta(minutes=n)
+        Booking.objects.filter(pk=booking.pk).update(
+            status=BookingStatus.CONFIRMED, starts_at=starts, ends_at=starts + timedelta(hours=2)
+        )
+    celery_app.conf.task_always_eager = False
+    smtp.on_data = kill_on_the_first_messages(worker, KILLS)
+
+    def waiting() -> bool:
+        told = {s for s in smtp.subjects() if "coming up" in s}
+        return any(not any(b.reference in s for s in told) for b in parties)
+
+    restarts = supervise(worker, waiting, random.Random(SEED + 3), KILLS, beat=send_reminders.delay)
+
+    assert not waiting(), "a reminder was lost"
+    assert restarts >= KILLS
+    for booking in parties:
+        sent = [s for s in smtp.subjects() if booking.reference in s]
+        assert 1 <= len(sent) <= 1 + KILLS, (booking.reference, sent)
+
+
+def test_killed_after_stripe_refunded_late_money_it_is_refunded_once(
+    book, san_jose, worker, fake_stripe, apply_event, api_client, monkeypatch
+):
+    """Money paid to cancelled bookings is returned by the sweeper; the worker dies right after
+    Stripe made each refund, before it was recorded: the retry (same key) gets the same
+    refund, so each customer is refunded once, in full."""
+    from payments import services
+
+    monkeypatch.setattr(services, "_return_quietly", lambda payment_id: None)  # lost after commit
+    cancelled = []
+    for n in range(3):
+        booking = book(san_jose, days=next_weekday(san_jose, 2) + 7 * n, n=n)
+        response = api_client.post(
+            f"/api/v1/bookings/{booking.reference}/cancel",
+            {},
+            format="json",
+            HTTP_X_BOOKING_TOKEN=booking.created["manage_token"],
+        )
+        assert response.status_code == 200
+        apply_event(build_stripe_event("payment_intent.succeeded", deposit_of(booking)))
+        cancelled.append(booking)
+    assert Payment.objects.filter(to_return=True, amount_refunded_cents=0).count() == 3
+    kills = [KILLS]
+
+    def kill_after_the_refund(fake):
+        if kills[0] > 0:
+            kills[0] -= 1
+            worker.kill()
+
+    fake_stripe.hooks["/v1/refunds"] = kill_after_the_refund
+    celery_app.conf.task_always_eager = False
+
+    def waiting() -> bool:  # a refund Stripe has accepted, for each payment to return
+        accepted = Refund.objects.exclude(stripe_refund_id="").values("payment")
+        return Payment.objects.filter(to_return=True).exclude(pk__in=accepted).exists()
+
+    restarts = supervise(worker, waiting, random.Random(SEED + 4), 0, beat=beat_sweepers)
+
+    assert not waiting()
+    assert restarts >= KILLS
+    celery_app.conf.task_always_eager = True
+    for booking in cancelled:  # Stripe reports the refunds
+        apply_event(build_stripe_event("charge.refunded", deposit_of(booking)))
+    for booking in cancelled:
+        deposit = deposit_of(booking)
+        assert deposit.amount_refunded_cents == deposit.amount_cents
+        at_stripe = [
+            r for r in fake_stripe.refunds.values()
+            if r["payment_intent"] == deposit.stripe_payment_intent_id
+        ]  # fmt: skip
+        assert [r["amount"] for r in at_stripe] == [deposit.amount_cents]
+        assert deposit.refunds.get().stripe_refund_id == at_stripe[0]["id"]
+    assert_the_money_adds_up()
