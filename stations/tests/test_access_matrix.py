@@ -83,6 +83,8 @@ ADMIN_EXPECTED: dict[str, dict[str, frozenset]] = {
         "request_balance": WRITERS,
         "apply_submitted_contact": WRITERS,
     },
+    # The outbox: read-only; customer messages are not for chefs.
+    "bookings.notification": {"view": WRITERS, "add": NOBODY, "change": NOBODY, "delete": NOBODY},
     "payments.payment": {
         "view": WRITERS,  # chefs see no money
         "add": NOBODY,
@@ -229,6 +231,14 @@ def _tokens(w: World) -> dict:
     return {"own": token_of_a_member(w.own), "other": token_of_a_member(w.other)}
 
 
+def _message_to(booking):
+    from bookings.models import Notification
+    from bookings.notifications import notify_customer
+
+    notify_customer(booking=booking, subject="Matrix", text="Hello", key=f"matrix-{booking.pk}")
+    return Notification.objects.get(key=f"matrix-{booking.pk}")
+
+
 def _per_station(build: Callable) -> Callable:
     return lambda w: {"own": build(w.own), "other": build(w.other)}
 
@@ -251,6 +261,10 @@ BUILDERS: dict[str, Callable[[World], dict]] = {
         "other": w.booking(w.other).customer,
     },
     "bookings.booking": _bookings,
+    "bookings.notification": lambda w: {
+        "own": _message_to(w.booking(w.own)),
+        "other": _message_to(w.booking(w.other)),
+    },
     "payments.payment": _payments,
     "payments.stripeevent": _stripe_events,
     "auth.user": lambda w: {"own": UserFactory(), "other": None},
