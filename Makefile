@@ -46,9 +46,10 @@ run: $(VENV)/.stamp-run ## Migrate, seed demo data, serve on 127.0.0.1:PORT (def
 test: $(VENV)/.stamp-dev ## Run pytest (PYTEST_ARGS=...) against embedded or given services
 	$(PY) -m config.devservices exec -- $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.stamp-dev ## ruff check + format check
+lint: $(VENV)/.stamp-dev ## ruff check + format check + the layer contracts (.importlinter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 fmt: $(VENV)/.stamp-dev ## ruff format + autofix
 	$(VENV)/bin/ruff format .
