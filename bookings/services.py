@@ -31,6 +31,7 @@ from bookings.models import (
 )
 from bookings.policy import CancellationTerms, cancellation_terms, reschedule_terms
 from config.exceptions import ApiError, Conflict
+from stations import availability
 from stations.models import Chef, Station
 
 logger = logging.getLogger(__name__)
@@ -81,10 +82,8 @@ def token_matches(booking: Booking, token: str | None) -> bool:
 
 def availability_changed(*, station_id: int) -> None:
     """Tell cached availability that a chef's time changed at this station, once the current
-    transaction commits (at once outside one). Bumping after the commit is what counts: a
-    reader that cached days before it, from rows without this change, cached them under the
-    old version, so they are not served again."""
-    transaction.on_commit(lambda: scheduling.availability_changed(station_id))
+    transaction commits (stations.availability)."""
+    availability.changed_on_commit(station_id)
 
 
 def _lock_days(station_id: int, days: list[date]) -> None:

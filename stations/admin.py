@@ -8,7 +8,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
 
-from bookings import services as booking_services
 from stations import services, tenancy
 from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
 from stations.forms import InviteForm
@@ -33,25 +32,24 @@ def _feed_link(url_name: str, token: str) -> str:
 
 
 class ChefTimeMixin:
-    """Chefs and their time off decide availability: tell its cache after every change."""
-
-    def _changed(self, station_ids) -> None:
-        for station_id in set(station_ids):
-            booking_services.availability_changed(station_id=station_id)
+    """Chefs and their time off decide availability: every write goes through the stations
+    service that saves it and tells the availability cache when it commits."""
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        self._changed([tenancy.station_id_of(obj)])
+        if isinstance(obj, TimeOff):
+            services.time_off_save(time_off=obj)
+        else:
+            services.chef_save(chef=obj)
 
     def delete_model(self, request, obj):
-        station_id = tenancy.station_id_of(obj)
-        super().delete_model(request, obj)
-        self._changed([station_id])
+        self.delete_queryset(request, [obj])
 
     def delete_queryset(self, request, queryset):
-        station_ids = [tenancy.station_id_of(obj) for obj in queryset]
-        super().delete_queryset(request, queryset)
-        self._changed(station_ids)
+        objects = list(queryset)
+        if objects and isinstance(objects[0], TimeOff):
+            services.time_offs_delete(time_offs=objects)
+        else:
+            services.chefs_delete(chefs=objects)
 
 
 class RotateFeedMixin:

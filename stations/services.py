@@ -13,8 +13,45 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from stations import tenancy
-from stations.models import Chef, Invitation, Membership, Station, new_feed_token
+from stations import availability, tenancy
+from stations.models import Chef, Invitation, Membership, Station, TimeOff, new_feed_token
+
+# --- Chefs and time off (they decide availability) ----------------------------------------------
+
+
+@transaction.atomic
+def chef_save(*, chef: Chef) -> Chef:
+    """Create or change a chef; availability is recomputed once this commits."""
+    chef.save()
+    availability.changed_on_commit(chef.station_id)
+    return chef
+
+
+@transaction.atomic
+def chefs_delete(*, chefs) -> None:
+    """Delete chefs (only those with no bookings: bookings protect their chef)."""
+    station_ids = {chef.station_id for chef in chefs}
+    for chef in chefs:
+        chef.delete()
+    for station_id in station_ids:
+        availability.changed_on_commit(station_id)
+
+
+@transaction.atomic
+def time_off_save(*, time_off: TimeOff) -> TimeOff:
+    """Create or change a chef's time off; availability is recomputed once this commits."""
+    time_off.save()
+    availability.changed_on_commit(time_off.chef.station_id)
+    return time_off
+
+
+@transaction.atomic
+def time_offs_delete(*, time_offs) -> None:
+    station_ids = {time_off.chef.station_id for time_off in time_offs}
+    for time_off in time_offs:
+        time_off.delete()
+    for station_id in station_ids:
+        availability.changed_on_commit(station_id)
 
 
 class InvitationClosed(Exception):
