@@ -23,7 +23,7 @@ from django.db import connection
 from django.utils import timezone
 
 from bookings.models import ACTIVE_STATUSES, Booking
-from stations import availability
+from stations import availability as availability_version
 from stations.models import Chef, Station, TimeOff
 
 MAX_RANGE_DAYS = 62
@@ -214,12 +214,12 @@ def bookable_window(station: Station, now: datetime | None = None) -> tuple[date
     )
 
 
-_version_key = availability.version_key  # one version per station, owned by stations
+_version_key = availability_version.version_key  # one version per station, owned by stations
 
 
 def availability_changed(station_id: int) -> None:
     """Invalidate the station's cached availability (bookings, chefs or time off changed)."""
-    availability.bump(station_id)
+    availability_version.bump(station_id)
 
 
 # Bump when the shape of a cached day changes, so a deploy never reads the old shape.
