@@ -230,3 +230,47 @@ def test_rate_limits_hold_per_process_while_the_cache_is_down(dead_cache, api_cl
     codes = [api_client.get(url).status_code for _ in range(4)]
     assert codes[-1] == 429
     assert 429 not in codes[:3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redis_that_hangs_costs_a_webhook_seconds_and_the_next_ones_nothing(
+    world, settings, client
+):
+    """Cache and broker on a server that accepts and never answers: an event that asks them
+    waits for their timeouts (seconds) and is answered 200; after their failure, events skip
+    Redis for a while (config.cache.BYPASS_SECONDS) and answer at once."""
+    from config.tests.stall import StallingServer
+
+    conf = celery_app.conf
+    saved = (conf.broker_url, conf.broker_write_url, conf.broker_read_url)
+    with StallingServer() as stalled:
+        url = f"redis://127.0.0.1:{stalled.port}/0"
+        caches = {name: dict(conf) for name, conf in settings.CACHES.items()}
+        caches["default"] = {
+            "BACKEND": "config.cache.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+        settings.CACHES = caches
+        conf.broker_url, conf.broker_write_url, conf.broker_read_url = url, None, None
+        conf.task_always_eager = False
+        _reset_broker_pools()
+        try:
+            took = []
+            for n in range(3):
+                event = encode(build_stripe_event("customer.created"))
+                began = time.monotonic()
+                response = client.post(
+                    WEBHOOK,
+                    data=event,
+                    content_type="application/json",
+                    HTTP_STRIPE_SIGNATURE=stripe_signature(event, settings.STRIPE_WEBHOOK_SECRET),
+                )
+                took.append(time.monotonic() - began)
+                assert response.status_code == 200, (n, response.content)
+        finally:
+            _reset_broker_pools()
+            conf.broker_url, conf.broker_write_url, conf.broker_read_url = saved
+    assert StripeEvent.objects.filter(outcome=EventOutcome.PENDING).count() == 3
+    assert max(took) < 15, took
+    assert took[-1] < 0.5, took
