@@ -43,6 +43,7 @@ from bookings.models import (
     Notification,
     NotificationStatus,
 )
+from config import broker
 
 logger = logging.getLogger(__name__)
 
@@ -152,11 +153,14 @@ def enqueue(notification_id: int) -> None:
     from bookings.tasks import send_notification
 
     try:
-        send_notification.apply_async((notification_id,), queue=QUEUE)
-    except Exception:
+        sent = broker.enqueue(send_notification, notification_id, queue=QUEUE)
+    except Exception:  # run in place (eager): the row records the failure, the sweeper retries
         logger.warning(
             "notification %s not enqueued; the sweeper will", notification_id, exc_info=True
         )
+    else:
+        if not sent:
+            logger.warning("notification %s not enqueued; the sweeper will", notification_id)
 
 
 # --- Sending ---------------------------------------------------------------------------------

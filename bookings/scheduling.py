@@ -18,11 +18,11 @@ from itertools import accumulate
 from time import time_ns
 from zoneinfo import ZoneInfo
 
-from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
 from bookings.models import ACTIVE_STATUSES, Booking
+from config.cache import fail_soft
 from stations import availability as availability_version
 from stations.models import Chef, Station, TimeOff
 
@@ -218,7 +218,8 @@ _version_key = availability_version.version_key  # one version per station, owne
 
 
 def availability_changed(station_id: int) -> None:
-    """Invalidate the station's cached availability (bookings, chefs or time off changed)."""
+    """Invalidate the station's cached availability (bookings, chefs or time off changed);
+    see stations.availability.bump for what happens when the cache is unreachable."""
     availability_version.bump(station_id)
 
 
@@ -290,6 +291,7 @@ def available_slots_json(
     The counter and the days are read in one round trip; a day from another version is
     recomputed, so a change shows at once. Entries also expire after CACHE_SECONDS, a safety
     net for edits made outside those paths. The notice and horizon filters run on every read.
+    With the cache unreachable every day is computed (config.cache.fail_soft).
     Pass `chef_ids` (the station's active chefs, by id) when already known, to save a query."""
     earliest, last_day = bookable_window(station, now)
     start = max(start, local_today(station, now))  # nothing in the past is bookable anyway
@@ -302,11 +304,11 @@ def available_slots_json(
         chef_ids = active_chef_ids(station)
     counter_key = _version_key(station.pk)
     keys = {day: _day_key(station.pk, event_seconds, day) for day in days}
-    found = cache.get_many([counter_key, *keys.values()])
+    found = fail_soft.get_many([counter_key, *keys.values()])
     counter = found.get(counter_key)
     if counter is None:
         counter = time_ns()
-        cache.add(counter_key, counter, timeout=None)
+        fail_soft.add(counter_key, counter, timeout=None)
     rules = station.updated_at.timestamp() if station.updated_at else 0
     version = f"{counter}:{rules}:{','.join(map(str, chef_ids))}"
     rows_by_day = {}
@@ -317,7 +319,9 @@ def available_slots_json(
     missing = [day for day in days if day not in rows_by_day]
     if missing:
         computed = _compute_days(station, chef_ids, missing, event_seconds)
-        cache.set_many({keys[d]: (version, rows) for d, rows in computed.items()}, CACHE_SECONDS)
+        fail_soft.set_many(
+            {keys[d]: (version, rows) for d, rows in computed.items()}, CACHE_SECONDS
+        )
         rows_by_day.update(computed)
 
     earliest_ts = earliest.timestamp()

@@ -172,7 +172,10 @@ class HealthView(APIView):
             "database": database,
             "cache": cache_state,
             "broker": broker,
-            "worker_heartbeat_age_seconds": worker_heartbeat_age(),
+            # Not asked again of a cache that just failed (a hung one would cost another 2 s).
+            "worker_heartbeat_age_seconds": (
+                worker_heartbeat_age() if cache_state != "unreachable" else None
+            ),
             "queues": (
                 queue_lengths() if broker == "connected" else dict.fromkeys(settings.HEALTH_QUEUES)
             ),

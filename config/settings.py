@@ -205,6 +205,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Look for such tasks every second (a cheap sorted-set read), not every 100 s.
     "unacked_restore_interval": 1,
     "unacked_restore_throttle": 1,
+    # A broker that is down or hangs fails a publish (and a connect) in seconds: a web request
+    # that enqueues after commit logs it and goes on; the sweepers enqueue the work later
+    # (config.broker). Above the worker's 1 s BRPOP, so an idle worker never times out.
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+# One quick retry of a failed publish (a pooled connection the broker dropped), not Celery's
+# three with backoff: a web request that publishes must not wait long for a broker that is down.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {

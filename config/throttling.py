@@ -9,10 +9,35 @@ a window boundary; that is the accepted trade-off of fixed windows.
 The client is identified by REMOTE_ADDR unless TRUSTED_PROXY_COUNT says how many proxies append
 to X-Forwarded-For (DRF's NUM_PROXIES), so a forged header cannot reset a limit. Rates are read
 from settings.THROTTLE_RATES at request time, which lets tests and operators change them.
+
+With the cache unreachable the limits fall back to a count per process (see _local_count).
 """
+
+import threading
 
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from config.cache import fail_soft
+
+# While the cache is unreachable (config.cache.fail_soft), each process counts in its own
+# memory: every limit still holds per process (so at most processes x rate in all), rather than
+# none holding or every request failing.
+_local_counts: dict[str, tuple[int, int]] = {}  # key with window -> (window, count)
+_local_lock = threading.Lock()
+_LOCAL_MAX_KEYS = 10_000
+
+
+def _local_count(key: str, window: int) -> int:
+    with _local_lock:
+        if len(_local_counts) >= _LOCAL_MAX_KEYS:  # drop the windows that are over
+            for old in [k for k, (w, _n) in _local_counts.items() if w < window]:
+                del _local_counts[old]
+            if len(_local_counts) >= _LOCAL_MAX_KEYS:
+                _local_counts.clear()
+        _window, count = _local_counts.get(key, (window, 0))
+        _local_counts[key] = (window, count + 1)
+        return count + 1
 
 
 class _ScopedThrottle(SimpleRateThrottle):
@@ -33,10 +58,15 @@ class _ScopedThrottle(SimpleRateThrottle):
         self.window_ends = (window + 1) * self.duration
         key = f"{self.key}:{window}"
         try:
-            count = self.cache.incr(key)
+            count = fail_soft.incr(key)
         except ValueError:  # first request of this window
-            self.cache.add(key, 0, self.duration + 1)
-            count = self.cache.incr(key)
+            fail_soft.add(key, 0, self.duration + 1)
+            try:
+                count = fail_soft.incr(key)
+            except ValueError:  # evicted at once, or the cache lost it: count it here
+                count = None
+        if count is None:  # the cache is unreachable: this process counts on its own
+            count = _local_count(key, window)
         return count <= self.num_requests
 
     def wait(self):

@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.utils.html import format_html
 
 from bookings import services as bookings
+from config.broker import enqueue
 from config.exceptions import ApiError
 from payments import services, stripe_client
 from payments.models import Payment, Refund, StripeEvent
@@ -194,6 +195,14 @@ class StripeEventAdmin(StationScopedAdmin):
     def reprocess(self, request, queryset):
         from payments.tasks import process_stripe_event
 
-        for row_id in queryset.values_list("pk", flat=True):
-            process_stripe_event.delay(row_id)
-        self.message_user(request, "Queued.", messages.SUCCESS)
+        row_ids = queryset.values_list("pk", flat=True)
+        queued = [enqueue(process_stripe_event, row_id) for row_id in row_ids]
+        if all(queued):
+            self.message_user(request, "Queued.", messages.SUCCESS)
+        else:
+            self.message_user(
+                request,
+                "Not all queued: the broker is unreachable. The Stripe sweeper applies them "
+                "once it is back.",
+                messages.WARNING,
+            )

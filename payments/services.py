@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
@@ -28,6 +27,8 @@ from bookings import services as bookings
 from bookings.models import CALLED_OFF_STATUSES, NO_PAYMENT_STATUSES, Booking, BookingStatus
 from bookings.notifications import notify_customer
 from bookings.policy import CancellationTerms
+from config.broker import enqueue
+from config.cache import fail_soft
 from config.exceptions import ApiError
 from payments import stripe_client
 from payments.models import (
@@ -585,8 +586,14 @@ def _kick_drain() -> None:
     belief = settings.STRIPE_DRAIN_BELIEF_SECONDS
     if _DrainBelief.seen_at is not None and now - _DrainBelief.seen_at < belief:
         return
-    if cache.add(DRAIN_FLAG, 1, timeout=DRAIN_FLAG_SECONDS):
-        drain_stripe_events.delay()
+    # None: the cache is unreachable, so nobody can tell whether a drain is on its way: send one.
+    added = fail_soft.add(DRAIN_FLAG, 1, timeout=DRAIN_FLAG_SECONDS)
+    if added is not False and not enqueue(drain_stripe_events):
+        # The broker is down: the event stays stored and pending, and the sweeper enqueues it
+        # when the broker is back. Let the next event try again rather than trust the flag.
+        if added:
+            fail_soft.delete(DRAIN_FLAG)
+        return
     _DrainBelief.seen_at = now  # the flag was set at this moment, or before it
 
 
@@ -602,7 +609,7 @@ def stripe_events_drain(*, batch: int = 100) -> int:
     while True:
         ids = _waiting_ids(batch)
         if not ids:
-            cache.delete(DRAIN_FLAG)
+            fail_soft.delete(DRAIN_FLAG)  # unreachable: the flag expires by itself
             if settings.STRIPE_DRAIN_BELIEF_SECONDS:
                 time.sleep(settings.STRIPE_DRAIN_BELIEF_SECONDS * 1.5)
             ids = _waiting_ids(batch)

@@ -8,8 +8,9 @@ services (chefs, time off) and bookings' services bump the same version.
 
 from time import time_ns
 
-from django.core.cache import cache
 from django.db import transaction
+
+from config.cache import fail_soft
 
 
 def version_key(station_id: int) -> str:
@@ -17,8 +18,11 @@ def version_key(station_id: int) -> str:
 
 
 def bump(station_id: int) -> None:
-    """Invalidate the station's cached availability now."""
-    cache.set(version_key(station_id), time_ns(), timeout=None)
+    """Invalidate the station's cached availability now. With the cache unreachable there is
+    nothing to invalidate (reads compute afresh); a cache that comes back with its old data
+    serves it for bookings.scheduling.CACHE_SECONDS at most, and a booking of a slot taken
+    meanwhile is still refused (409)."""
+    fail_soft.set(version_key(station_id), time_ns(), timeout=None)
 
 
 def changed_on_commit(station_id: int) -> None:

@@ -279,7 +279,10 @@ def test_killed_while_sending_reminders_each_goes_out_and_never_for_the_old_date
 
     restarts = supervise(worker, waiting, random.Random(SEED + 3), KILLS, beat=send_reminders.delay)
 
-    assert not waiting(), "a reminder was lost"
+    from bookings.models import Notification
+
+    rows = list(Notification.objects.values_list("key", "status", "attempts", "last_error"))
+    assert not waiting(), f"a reminder was lost: {rows} sent={smtp.subjects()}"
     assert restarts >= KILLS
     for booking in parties:
         sent = [s for s in smtp.subjects() if booking.reference in s]
