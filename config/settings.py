@@ -16,7 +16,11 @@ from config.version import VERSION
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# A `.env` in the project root fills in what the environment lacks. READ_DOTENV=false skips it:
+# the test suite sets that (pyproject.toml, pytest-env), so a developer's `.env` full of
+# provider keys and URLs never reaches a test.
+if env.bool("READ_DOTENV", default=True):
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
 def _fail(message: str) -> None:

@@ -204,6 +204,8 @@ def celery_worker(
     on `smtp_port` (bookings/tests/worker_settings.py)."""
     log = Path(tempfile.mkstemp(prefix="celery-worker-", suffix=".log")[1])
     env = {
+        # The suite's environment: pytest-env (pyproject.toml) has replaced every provider
+        # variable of the shell with its safe default and switched `.env` off (READ_DOTENV).
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bookings.tests.worker_settings",
         "DATABASE_URL": worker_database_url(),

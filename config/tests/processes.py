@@ -124,7 +124,7 @@ def start_smtp(sink: SmtpSink):
 def service_env(**extra: str) -> dict:
     """The environment of a process that works on this test's database, cache and broker:
     the test database (not the configured one), this test's cache key space, and no provider
-    settings from the shell (only what `extra` gives)."""
+    settings from the shell or a `.env` (only what `extra` gives)."""
     db = connection.settings_dict
     user = db.get("USER") or "postgres"
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
@@ -135,6 +135,7 @@ def service_env(**extra: str) -> dict:
         **keep,
         "PYTHONPATH": str(ROOT),
         "DJANGO_SETTINGS_MODULE": "config.tests.fault_worker_settings",
+        "READ_DOTENV": "false",
         "DEBUG": "true",
         "SECRET_KEY": settings.SECRET_KEY,
         "DATABASE_URL": f"postgres://{user}{password}@{host}:{port}/{db['NAME']}",

@@ -27,6 +27,8 @@ def worker_process(*, include: str | None = None, **env_changes: str):
     """Yield (queue name, path of the worker's log) while a worker consumes that queue."""
     queue = f"test-{uuid.uuid4().hex[:12]}"
     env = {
+        # The suite's environment: pytest-env (pyproject.toml) has replaced every provider
+        # variable of the shell with its safe default and switched `.env` off (READ_DOTENV).
         **os.environ,
         "DATABASE_URL": database_url_for_tests(),
         "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
