@@ -55,7 +55,8 @@ EMAIL_TIMEOUT_SECONDS = 30  # NOTIFICATION_EMAIL_TIMEOUT, when EMAIL_TIMEOUT is 
 MAX_ATTEMPTS = 8  # NOTIFICATION_MAX_ATTEMPTS
 RETRY_BASE_SECONDS = 30  # backoff: 30 s, 1 min, 2 min, ... at most an hour
 RETRY_MAX_SECONDS = 3600
-PENDING_GRACE_SECONDS = 120  # a pending row this old lost its task (broker down): re-enqueue
+PENDING_GRACE_SECONDS = 120  # NOTIFICATION_PENDING_GRACE_SECONDS: a pending row this old lost
+# its task (the broker was down, or the worker died between the commit and the publish)
 
 
 def _setting(name: str, default):
@@ -302,7 +303,9 @@ def notifications_stuck(*, now: datetime | None = None, limit: int = 500) -> lis
     that ran out (the worker died), failed whose backoff has passed; not those out of
     attempts."""
     now = now or timezone.now()
-    grace = now - timedelta(seconds=PENDING_GRACE_SECONDS)
+    grace = now - timedelta(
+        seconds=float(_setting("NOTIFICATION_PENDING_GRACE_SECONDS", PENDING_GRACE_SECONDS))
+    )
     stuck = Q(status=NotificationStatus.PENDING, created_at__lt=grace) | Q(
         status__in=[NotificationStatus.SENDING, NotificationStatus.FAILED],
         claimed_until__lt=now,

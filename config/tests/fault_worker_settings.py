@@ -11,3 +11,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 2,
 }
 SWEEPER_GRACE_SECONDS = 2
+# A worker killed between a message's commit and its publish leaves it pending: the sweeper
+# takes it over after two seconds here, not two minutes.
+NOTIFICATION_PENDING_GRACE_SECONDS = 2
