@@ -10,9 +10,11 @@ Characters (built by the same builders as `seed_demo`, so tests and demo agree):
   sac_manager                        sacramento manager
 """
 
+import os
 import uuid
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.servers import basehttp
 from rest_framework.test import APIClient
@@ -27,6 +29,32 @@ PASSWORD = "hibachi-demo"
 # Tests storm the live server with a few dozen simultaneous connections; Django's listen
 # backlog of 10 made the kernel drop some of them (seen as a reset connection now and then).
 basehttp.WSGIServer.request_queue_size = 128
+
+# TEST_CLOCK=2027-03-14T10:00:00-07:00 runs the whole session "on" that moment: the clock is
+# moved there before the first test and keeps ticking (datetime.now, time.time, date.today, ...;
+# not time.monotonic, nor PostgreSQL's now(), nor other processes such as live workers). CI runs
+# the tests marked date_sensitive this way on seven consecutive days and the DST change days.
+_moved_clock = None
+
+
+def pytest_configure(config):
+    global _moved_clock
+    when = os.environ.get("TEST_CLOCK", "").strip()
+    if when:
+        _moved_clock = time_machine.travel(when, tick=True)
+        _moved_clock.start()
+
+
+def pytest_unconfigure(config):
+    global _moved_clock
+    if _moved_clock is not None:
+        _moved_clock.stop()
+        _moved_clock = None
+
+
+def pytest_report_header(config):
+    when = os.environ.get("TEST_CLOCK", "").strip()
+    return f"TEST_CLOCK={when} (the clock was moved there)" if when else None
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from bookings.scheduling import local_today
 from bookings.tests.test_staff_api import make_booking
 from stations.models import Chef
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
 CHANGELIST = "admin:bookings_booking_changelist"
 

@@ -20,6 +20,8 @@ from bookings.models import BookingStatus
 from config.exceptions import ApiError
 from stations.models import Chef, TimeOff
 
+pytestmark = pytest.mark.date_sensitive
+
 LA = ZoneInfo("America/Los_Angeles")
 NOW = datetime(2027, 3, 1, 20, 0, tzinfo=UTC)  # 12:00 PST, Monday 2027-03-01
 DAY = date(2027, 3, 10)  # a Wednesday, far from any DST change

@@ -12,7 +12,7 @@ from bookings import scheduling
 from bookings.tests.test_staff_api import make_booking
 from stations.models import Chef
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
 
 def free_at(station, day, start="17:00"):

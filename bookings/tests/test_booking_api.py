@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from bookings.models import Booking, BookingEvent, BookingStatus, Customer
 from bookings.tests.helpers import booking_payload, future_date, next_weekday
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
 URL = "/api/v1/bookings/"
 

@@ -9,7 +9,7 @@ from bookings.tests.helpers import booking_payload
 from bookings.tests.test_staff_api import make_booking
 from config.tests.live import storm
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
 
 def upsert(station, **contact):

@@ -15,6 +15,8 @@ from bookings import notifications, tasks
 from bookings.models import Customer, Notification
 from bookings.tests.test_reminders import EMAIL, make_booking
 
+pytestmark = pytest.mark.date_sensitive
+
 
 @pytest.fixture
 def booking(san_jose):

@@ -13,6 +13,8 @@ from bookings import policy, services
 from bookings.models import Booking, BookingEvent, BookingStatus, DepositKind
 from bookings.scheduling import local_today
 
+pytestmark = pytest.mark.date_sensitive
+
 NOW = datetime(2027, 3, 1, 20, 0, tzinfo=UTC)
 EVENT_DAY = date(2027, 3, 20)  # Saturday; 18:00 PDT is 2027-03-21 01:00Z
 STARTS = datetime(2027, 3, 21, 1, 0, tzinfo=UTC)

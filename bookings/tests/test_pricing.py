@@ -17,6 +17,8 @@ from bookings.tests.factories import AddOnFactory, PriceListFactory
 from config.exceptions import ApiError
 from stations.tests.factories import ServiceZoneFactory, StationFactory
 
+pytestmark = pytest.mark.date_sensitive
+
 THU = date(2027, 3, 11)
 FRI = date(2027, 3, 12)
 SAT = date(2027, 3, 13)

@@ -18,6 +18,8 @@ from bookings.models import Booking, BookingEvent, BookingStatus, Notification
 from config.exceptions import ApiError
 from stations.models import Chef
 
+pytestmark = pytest.mark.date_sensitive
+
 CREATED = datetime(2027, 3, 1, 20, 0, tzinfo=UTC)
 EVENT_DAY = date(2027, 3, 20)
 STARTS = datetime(2027, 3, 21, 1, 0, tzinfo=UTC)

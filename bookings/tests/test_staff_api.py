@@ -12,7 +12,7 @@ from bookings.models import Booking, BookingStatus
 from bookings.tests.helpers import booking_payload
 from stations.models import Chef
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
 BOOKINGS = "/api/v1/staff/bookings/"
 

@@ -16,6 +16,8 @@ from rest_framework.test import APIClient
 
 from stations.models import Membership
 
+pytestmark = pytest.mark.date_sensitive
+
 TOKEN = "/api/v1/auth/token"
 STAFF = "/api/v1/staff/stations/"
 PASSWORD = "hibachi-demo"

@@ -15,6 +15,8 @@ from django.utils import timezone
 from config.tasks import HEARTBEAT_KEY
 from payments.models import StripeEvent
 
+pytestmark = pytest.mark.date_sensitive
+
 HEALTH = "/api/v1/health"
 
 

@@ -20,6 +20,8 @@ from payments import services
 from payments.models import EventOutcome, Payment, PaymentStatus, StripeEvent
 from payments.tests.conftest import WEBHOOK, deposit_of, stripe_signature
 
+pytestmark = pytest.mark.date_sensitive
+
 HANDLED = {
     "payment_intent.succeeded",
     "payment_intent.payment_failed",

@@ -19,7 +19,7 @@ from payments.models import PaymentKind, PaymentStatus, Refund, RefundStatus
 from payments.tasks import charge_balance
 from payments.tests.conftest import deposit_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
 SUCCEEDED = "payment_intent.succeeded"
 SATURDAY_TOTAL = 87_400  # 10 adults, 2 children, gyoza: the weekend minimum + 9.25 % tax

@@ -14,7 +14,7 @@ from payments import services as payment_services
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from payments.tests.conftest import BOOKINGS, deposit_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
 STAFF_PAYMENTS = "/api/v1/staff/payments/"
 STAFF_BOOKINGS = "/api/v1/staff/bookings/"

@@ -14,7 +14,7 @@ from django.urls import reverse
 from payments.models import EventOutcome, Payment, PaymentKind, PaymentStatus, Refund, StripeEvent
 from payments.tests.conftest import BOOKINGS, deposit_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
 PAYMENTS = "/api/v1/staff/payments/"
 STAFF_BOOKINGS = "/api/v1/staff/bookings/"

@@ -19,7 +19,7 @@ from payments.models import Payment, PaymentKind, PaymentStatus, Refund, RefundS
 from payments.tasks import charge_balance, charge_due_balances, sweep_stripe_events
 from payments.tests.conftest import BOOKINGS, deposit_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
 INTENTS = "/v1/payment_intents"
 REFUNDS = "/v1/refunds"

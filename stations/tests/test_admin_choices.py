@@ -14,7 +14,7 @@ from stations.models import Chef, Membership, Role, TimeOff
 
 from .factories import TimeOffFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
 AUTOCOMPLETE = "admin:autocomplete"
 

@@ -18,7 +18,7 @@ from stations.models import Invitation, Membership, Role
 
 from .factories import MembershipFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
 ADD = "admin:stations_membership_add"
 LINK = re.compile(r"(https?://\S+/invitations/([-\w]+)/)")

@@ -17,7 +17,7 @@ from .factories import (
     TimeOffFactory,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
 
 def errors_of(obj) -> dict:
