@@ -5,7 +5,6 @@ needs it (a live server and a stalling local Stripe; a second database connectio
 """
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -17,20 +16,12 @@ from bookings import services as booking_services
 from bookings.models import Booking, BookingStatus
 from bookings.tests.helpers import booking_payload, next_weekday
 from config.tests.live import post_json
+from config.tests.processes import wait_until
 from payments import services
 from payments.models import PaymentKind, Refund
 from payments.tests.conftest import BOOKINGS, WEBHOOK, deposit_of, encode, stripe_signature
 
 SUCCEEDED = "payment_intent.succeeded"
-
-
-def _wait_for(check, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # --- 1. One Idempotency-Key, one booking ------------------------------------------------------
@@ -52,7 +43,7 @@ def test_a_retry_after_the_first_request_died_gets_the_same_booking(
     headers = {"Idempotency-Key": "retry-me-after-a-stall"}
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(post_json, url, body, headers)
-        assert _wait_for(lambda: Booking.objects.exists())  # committed, then stuck on Stripe
+        assert wait_until(Booking.objects.exists, 10)  # committed, then stuck on Stripe
 
         with time_machine.travel(datetime.now(UTC) + timedelta(seconds=61)):
             code, retried = post_json(url, body, headers)
