@@ -429,8 +429,8 @@ def booking_create(
 
 def _booking_of_request(request_ref: str, manage_token: str | None) -> Booking | None:
     """The booking an earlier attempt of this request created, if any."""
-    booking = Booking.objects.select_related("station", "customer").filter(request_ref=request_ref)
-    booking = booking.first()
+    bookings = Booking.objects.select_related("station", "customer")
+    booking = bookings.filter(request_ref=request_ref).first()
     if booking is not None and not token_matches(booking, manage_token):
         raise Conflict("This Idempotency-Key belongs to another booking.", code="conflict")
     return booking

@@ -514,7 +514,7 @@ def _withdraw(payment: Payment) -> bool:
     return True
 
 
-def bookings_with_open_payments_ended() -> list[int]:
+def bookings_with_stale_open_payments() -> list[int]:
     """Bookings with a payment still waiting that should not be paid any more (sweeper input):
     the booking ended (cancelled, expired, no-show), or the intent asks for more than is due."""
     held = F("amount_paid_cents") - F("amount_refunded_cents") - F("amount_refund_pending_cents")

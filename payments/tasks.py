@@ -101,7 +101,7 @@ def sweep_stripe_events() -> int:
         process_stripe_event.delay(row_id)
     for refund_id in services.refunds_unsent():
         send_refund.delay(refund_id)
-    for booking in Booking.objects.filter(pk__in=services.bookings_with_open_payments_ended()):
+    for booking in Booking.objects.filter(pk__in=services.bookings_with_stale_open_payments()):
         services.payments_withdraw_open(booking=booking)
     for payment in Payment.objects.filter(pk__in=services.payments_to_return()):
         try:

@@ -19,7 +19,14 @@ from config.tests.live import post_json
 from config.tests.processes import wait_until
 from payments import services
 from payments.models import PaymentKind, Refund
-from payments.tests.conftest import BOOKINGS, WEBHOOK, deposit_of, encode, stripe_signature
+from payments.tests.conftest import (
+    BOOKINGS,
+    WEBHOOK,
+    build_stripe_event,
+    deposit_of,
+    encode,
+    stripe_signature,
+)
 
 SUCCEEDED = "payment_intent.succeeded"
 
@@ -101,7 +108,7 @@ def test_a_payment_landing_during_a_cancellation_is_not_kept(
     balance = services.payment_request_balance(
         booking=paid_booking, actor=booking_services.Actor.of(sj_manager)
     )
-    event = encode(_event_for(balance))
+    event = encode(build_stripe_event(SUCCEEDED, balance))
     done = threading.Event()
 
     def pay_the_balance():
@@ -143,12 +150,6 @@ def test_a_payment_landing_during_a_cancellation_is_not_kept(
     assert paid_booking.amount_paid_cents == paid_booking.total_cents  # both payments landed
     assert paid_booking.amount_refunded_cents == paid_booking.amount_paid_cents  # none kept
     assert sum(Refund.objects.values_list("amount_cents", flat=True)) == paid_booking.total_cents
-
-
-def _event_for(payment):
-    from payments.tests.conftest import build_stripe_event
-
-    return build_stripe_event(SUCCEEDED, payment)
 
 
 # --- 6. A deposit paid within the hold --------------------------------------------------------
