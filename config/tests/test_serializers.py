@@ -2,10 +2,13 @@
 instance still owns its fields, its context and its errors."""
 
 from datetime import date
+from unittest import mock
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.urls import get_resolver
 from rest_framework import serializers
+from rest_framework.test import APIRequestFactory
 
 from bookings import serializers as booking_serializers
 from config.serializers import FieldsBuiltOnce, ModelSerializer, Serializer
@@ -20,16 +23,149 @@ def _subclasses(cls):
         yield from _subclasses(sub)
 
 
-def test_every_project_serializer_builds_its_fields_once():
+def _project_serializers() -> list[type]:
     assert get_resolver().url_patterns  # imports every API module, and their serializers
-    ours = {
+    ours = [
         cls
         for cls in _subclasses(serializers.BaseSerializer)
-        if cls.__module__.split(".")[0] in PROJECT_APPS and ".tests" not in cls.__module__
-    }
+        if cls.__module__.split(".")[0] in PROJECT_APPS
+        and ".tests" not in cls.__module__
+        and cls not in (Serializer, ModelSerializer)  # the bases, declaring no field
+    ]
+    return sorted(set(ours), key=lambda cls: f"{cls.__module__}.{cls.__qualname__}")
+
+
+def test_every_project_serializer_builds_its_fields_once():
+    ours = _project_serializers()
     assert booking_serializers.BookingRequestSerializer in ours
     assert len(ours) > 20
     assert sorted(c.__qualname__ for c in ours if not issubclass(c, FieldsBuiltOnce)) == []
+
+
+# --- The two rules, checked on every serializer of the project ---------------------------------
+
+
+def _contexts(user) -> list[dict]:
+    factory = APIRequestFactory()
+    contexts = [{}]
+    for who in (AnonymousUser(), user):
+        request = factory.get("/")
+        request.user = who
+        contexts.append({"request": request})
+    return contexts
+
+
+def _state(fields: dict) -> dict:
+    """Every attribute of every field, by identity and, for containers, by content: an in-place
+    change (append, item assignment, update) shows as a different content under the same id."""
+
+    def content(value):
+        if isinstance(value, list | tuple | set | frozenset):
+            return ("seq", type(value).__name__, list(value))
+        if isinstance(value, dict):
+            return ("map", dict(value))
+        return ("id", id(value))
+
+    return {
+        name: {attr: (id(value), content(value)) for attr, value in vars(field).items()}
+        for name, field in fields.items()
+    }
+
+
+def _describe(fields: dict) -> dict:
+    """What a field is, as far as a request can tell: its class, its declaration and every
+    plain attribute (required, read_only, max_length, ...), and its validators' kinds."""
+    plain = str | int | float | bool | type(None)
+    return {
+        name: (
+            type(field).__name__,
+            repr(field),
+            sorted(
+                (k, v)
+                for k, v in vars(field).items()
+                if isinstance(v, plain) and k != "_creation_counter"  # a build counter
+            ),
+            [type(v).__name__ for v in field.validators],
+        )
+        for name, field in fields.items()
+    }
+
+
+def _drf_fields(cls, context) -> dict:
+    """The fields DRF itself builds for an instance (FieldsBuiltOnce out of the way)."""
+    with mock.patch.object(
+        FieldsBuiltOnce, "get_fields", lambda self: super(FieldsBuiltOnce, self).get_fields()
+    ):
+        return cls(context=context).fields
+
+
+def _rule_breaks(cls, contexts) -> list[str]:
+    """What building and using instances of `cls` under each context did against the rules."""
+    breaks = []
+    if "_fields_built_once" in cls.__dict__:
+        del cls._fields_built_once  # built again below, before any instance's __init__ runs
+    bare = cls.__new__(cls)
+    serializers.BaseSerializer.__init__(bare)
+    bare.fields  # noqa: B018 (builds the class's fields)
+    before = _state(cls._fields_built_once)
+    for context in contexts:
+        if _describe(cls(context=context).fields) != _describe(_drf_fields(cls, context)):
+            breaks.append(f"{cls.__qualname__}: fields depend on the context {sorted(context)}")
+    if _state(cls._fields_built_once) != before:
+        breaks.append(f"{cls.__qualname__}: an instance changed the class's fields in place")
+    return breaks
+
+
+@pytest.mark.django_db
+def test_no_project_serializer_breaks_the_two_rules(sj_manager):
+    contexts = _contexts(sj_manager)
+    breaks = [found for cls in _project_serializers() for found in _rule_breaks(cls, contexts)]
+    assert breaks == []
+
+
+class ConfiguredByRequest(ModelSerializer):
+    """Breaks the first rule: DRF's field build asks the request (via get_extra_kwargs)."""
+
+    class Meta:
+        model = Station
+        fields = ["slug", "name"]
+
+    def get_extra_kwargs(self):
+        request = self.context.get("request")
+        staff = request is not None and request.user.is_authenticated
+        return {"name": {"read_only": staff}}
+
+
+class ChangesMessagesInPlace(Serializer):
+    name = serializers.CharField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"].error_messages["blank"] = "Say a name."
+
+
+@pytest.mark.django_db
+def test_the_rule_check_catches_a_serializer_that_breaks_them(sj_manager):
+    contexts = _contexts(sj_manager)
+    assert _rule_breaks(ConfiguredByRequest, contexts) == [
+        "ConfiguredByRequest: fields depend on the context ['request']"
+    ]
+    assert _rule_breaks(ChangesMessagesInPlace, contexts) == [
+        "ChangesMessagesInPlace: an instance changed the class's fields in place"
+    ]
+
+
+class AppendsAValidator(Serializer):
+    size = serializers.IntegerField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["size"].validators.append(_under_five)
+
+
+def test_appending_to_a_shared_validator_list_fails_at_the_first_instance():
+    with pytest.raises(AttributeError, match="'tuple' object has no attribute 'append'"):
+        AppendsAValidator(data={"size": 1})
 
 
 class Line(Serializer):
