@@ -164,10 +164,11 @@ if not DEBUG and not (REDIS_URL and CELERY_BROKER_URL):
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "config.cache.RedisCache",
+            # django-redis: one client per connection pool, `incr` in one round trip.
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="hibachi"),
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
         }
     }
 else:  # development without Redis: a per-process cache, reported as such by /api/v1/health

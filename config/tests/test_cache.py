@@ -1,9 +1,10 @@
-"""The Redis cache backend (config/cache.py): Django's contract, fewer objects and round trips."""
+"""The Redis cache is django-redis (settings.CACHES). The rate limits call `incr` on every
+public request; these tests hold the library to the two properties we chose it for, so an
+upgrade that loses one fails here rather than in `make bench`."""
 
 import pytest
 from django.core.cache import cache, caches
-
-from config.cache import RedisCache
+from django_redis.cache import RedisCache
 
 
 @pytest.fixture(autouse=True)
@@ -23,13 +24,12 @@ def test_incr_counts_and_keeps_the_expiry():
     assert cache.incr("counter") == 6
     assert cache.incr("counter", 10) == 16
     assert cache.get("counter") == 16
-    client = cache._cache.get_client("counter")
-    assert 0 < client.ttl(cache.make_key("counter")) <= 30
+    assert 0 < cache.ttl("counter") <= 30
 
 
 def test_incr_is_one_round_trip(monkeypatch):
     cache.set("counter", 1, timeout=30)
-    client = cache._cache.get_client("counter", write=True)
+    client = cache.client.get_client(write=True)
     commands = []
     original = client.execute_command
 
@@ -39,12 +39,12 @@ def test_incr_is_one_round_trip(monkeypatch):
 
     monkeypatch.setattr(client, "execute_command", spy)
     assert cache.incr("counter") == 2
-    assert commands == ["EVALSHA"]
+    assert commands == ["EVAL"]
 
 
 def test_one_client_per_pool_is_reused():
-    first = cache._cache.get_client("a", write=True)
-    assert cache._cache.get_client("b", write=True) is first
+    first = cache.client.get_client(write=True)
     cache.set("k", {"v": 1})
     assert cache.get("k") == {"v": 1}
-    assert cache._cache.get_client("c") is first  # one server: reads use the same pool
+    assert cache.client.get_client(write=True) is first
+    assert cache.client.get_client(write=False) is first  # one server: reads use the same pool

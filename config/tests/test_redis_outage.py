@@ -104,10 +104,10 @@ def own_redis(settings):
     server.start()
     caches = {name: dict(conf) for name, conf in settings.CACHES.items()}
     caches["default"] = {
-        "BACKEND": "config.cache.RedisCache",
+        "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": server.url,
         "KEY_PREFIX": "outage",
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
     }
     settings.CACHES = caches
     conf = celery_app.conf
@@ -205,9 +205,9 @@ def dead_cache(settings):
         port = sock.getsockname()[1]
     caches = {name: dict(conf) for name, conf in settings.CACHES.items()}
     caches["default"] = {
-        "BACKEND": "config.cache.RedisCache",
+        "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": f"redis://127.0.0.1:{port}/0",
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
     }
     settings.CACHES = caches
 
@@ -247,9 +247,9 @@ def test_a_redis_that_hangs_costs_a_webhook_seconds_and_the_next_ones_nothing(
         url = f"redis://127.0.0.1:{stalled.port}/0"
         caches = {name: dict(conf) for name, conf in settings.CACHES.items()}
         caches["default"] = {
-            "BACKEND": "config.cache.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": url,
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
         }
         settings.CACHES = caches
         conf.broker_url, conf.broker_write_url, conf.broker_read_url = url, None, None
