@@ -36,6 +36,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from bookings import sql
 from bookings.models import (
     Booking,
     BookingStatus,
@@ -103,13 +104,6 @@ def _no_channel_reason(customer: Customer) -> str:
 
 # --- Queueing --------------------------------------------------------------------------------
 
-_INSERT = (
-    "INSERT INTO bookings_notification (booking_id, key, channel, subject, text, status, "
-    "attempts, last_error, reminder_kind, event_starts_at, created_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s, 0, '', %s, %s, %s) "
-    "ON CONFLICT (key) DO NOTHING RETURNING id"
-)
-
 
 def notify_customer(
     *,
@@ -127,19 +121,20 @@ def notify_customer(
     the customer still consents to it); by default the customer's consented channel at
     sending. Returns the new row's id, or None when that key was queued before."""
     key = key or f"message-{booking.pk}-{uuid.uuid4().hex}"
-    params = [
-        booking.pk,
-        key,
-        channel or "",
-        subject[:300],
-        text,
-        NotificationStatus.PENDING,
-        reminder_kind,
-        event_starts_at,
-        timezone.now(),
-    ]
+    params = {
+        "booking": booking.pk,
+        "key": key,
+        "channel": channel or "",
+        "subject": subject[:300],
+        "text": text,
+        "status": NotificationStatus.PENDING,
+        "reminder_kind": reminder_kind,
+        "event_starts_at": event_starts_at,
+        "created_at": timezone.now(),
+        **sql.NEW_NOTIFICATION.defaults(),
+    }
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT, params)
+        cursor.execute(sql.NOTIFICATION_INSERT, params)
         row = cursor.fetchone()
     if row is None:
         return None

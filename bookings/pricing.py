@@ -16,6 +16,7 @@ from datetime import date
 
 from django.db import connection
 
+from bookings import sql
 from bookings.models import AddOn, AddOnPricing, PriceList
 from config.exceptions import ApiError
 from stations.models import Station
@@ -58,14 +59,9 @@ def percent_of(amount_cents: int, bp: int) -> int:
 
 def travel_fee_for(station: Station, zip_code: str) -> int:
     """The zone fee for a ZIP code; a ZIP outside every zone is outside the service area.
-    (Plain SQL: every quote and booking asks, and compiling the ORM query cost more than
-    running it.)"""
+    (Plain SQL, bookings.sql.TRAVEL_FEE: every quote and booking asks.)"""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT travel_fee_cents FROM stations_servicezone "
-            "WHERE station_id = %s AND zip_codes @> ARRAY[%s]::varchar(5)[] ORDER BY id LIMIT 1",
-            [station.pk, zip_code],
-        )
+        cursor.execute(sql.TRAVEL_FEE, [station.pk, zip_code])
         row = cursor.fetchone()
     if row is None:
         raise ApiError(

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.utils import timezone
 
+from bookings import sql
 from bookings.models import ACTIVE_STATUSES, Booking
 from config.cache import fail_soft
 from stations import availability as availability_version
@@ -142,25 +143,6 @@ def load_busy(
     return BusyIndex(intervals), per_day
 
 
-_CHEF_DAY_SQL = """
-WITH b AS (
-    SELECT chef_id, event_date, blocked FROM bookings_booking
-     WHERE station_id = %(station)s AND event_date BETWEEN %(first)s AND %(last)s
-       AND status = ANY(%(active)s) AND id <> %(exclude)s
-)
-SELECT c.id,
-       (SELECT count(*) FROM b WHERE b.chef_id = c.id AND b.event_date = %(day)s),
-       NOT EXISTS (SELECT 1 FROM b
-                    WHERE b.chef_id = c.id AND b.blocked && tstzrange(%(lo)s, %(hi)s))
-       AND NOT EXISTS (SELECT 1 FROM stations_timeoff t
-                        WHERE t.chef_id = c.id AND t.starts_at < %(hi)s AND t.ends_at > %(lo)s)
-  FROM stations_chef c
- WHERE c.station_id = %(station)s AND c.active AND c.id <> %(exclude_chef)s
-   AND (%(only_chef)s::integer IS NULL OR c.id = %(only_chef)s::integer)
- ORDER BY c.id
-"""
-
-
 def free_chefs_for(
     station: Station,
     window: EventWindow,
@@ -171,10 +153,10 @@ def free_chefs_for(
     only_chef_id: int | None = None,
 ) -> dict[int, int]:
     """The station's active chefs free for the window and under the daily cap on event_date,
-    with their number of active events that day, in one query: the booking-write path. (The
-    rules are those availability applies over many days with load_busy and _compute_days:
-    the blocked ranges overlap half-open, time off overlaps, the cap counts active bookings
-    by local event date.)"""
+    with their number of active events that day, in one query (bookings.sql.CHEF_DAY): the
+    booking-write path. (The rules are those availability applies over many days with
+    load_busy and _compute_days: the blocked ranges overlap half-open, time off overlaps, the
+    cap counts active bookings by local event date.)"""
     tz = station_tz(station)
     params = {
         "station": station.pk,
@@ -191,7 +173,7 @@ def free_chefs_for(
         "hi": window.blocked_to,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_CHEF_DAY_SQL, params)
+        cursor.execute(sql.CHEF_DAY, params)
         rows = cursor.fetchall()
     cap = station.max_events_per_chef_per_day
     return {chef_id: events for chef_id, events, free in rows if free and events < cap}

@@ -21,7 +21,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.utils import timezone
 
-from bookings import pricing, scheduling, selectors
+from bookings import pricing, scheduling, sql
 from bookings.models import (
     Booking,
     BookingEvent,
@@ -31,6 +31,7 @@ from bookings.models import (
 )
 from bookings.policy import CancellationTerms, cancellation_terms, reschedule_terms
 from config.exceptions import ApiError, Conflict
+from config.sql import instance_from_row
 from stations import availability
 from stations.models import Chef, Station
 
@@ -90,7 +91,7 @@ def _lock_days(station_id: int, days: list[date]) -> None:
     """Serialise chef-picking writes per (station, local date); sorted, so no deadlocks."""
     with connection.cursor() as cursor:
         for day in sorted(set(days)):
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [station_id, day.toordinal()])
+            cursor.execute(sql.LOCK_STATION_DAY, [station_id, day.toordinal()])
 
 
 def _event_started(what: str) -> Conflict:
@@ -142,45 +143,6 @@ def _record(
 # --- Customers -------------------------------------------------------------------------------
 
 
-_CUSTOMER_UPSERT_SQL = """
-WITH found AS (
-    SELECT id FROM bookings_customer
-     WHERE station_id = %(station)s
-       AND ((%(email)s <> '' AND email = %(email)s) OR (%(phone)s <> '' AND phone = %(phone)s))
-     ORDER BY (%(email)s <> '' AND email = %(email)s) DESC, id
-     LIMIT 1
-       FOR UPDATE
-), updated AS (
-    UPDATE bookings_customer c
-       SET name = CASE WHEN %(update)s AND %(name)s <> '' THEN %(name)s ELSE c.name END,
-           email = CASE WHEN %(update)s AND c.email = '' AND NOT EXISTS (
-                       SELECT 1 FROM bookings_customer o
-                        WHERE o.station_id = c.station_id AND o.email = %(email)s)
-                   THEN %(email)s ELSE c.email END,
-           phone = CASE WHEN %(update)s AND c.phone = '' AND NOT EXISTS (
-                       SELECT 1 FROM bookings_customer o
-                        WHERE o.station_id = c.station_id AND o.phone = %(phone)s)
-                   THEN %(phone)s ELSE c.phone END,
-           sms_opt_in = c.sms_opt_in OR (%(update)s AND %(sms_opt_in)s),
-           updated_at = now()
-      FROM found
-     WHERE c.id = found.id
- RETURNING c.*
-), inserted AS (
-    INSERT INTO bookings_customer
-           (station_id, name, email, phone, sms_opt_in, email_opt_in, marketing_opt_in,
-            do_not_contact, created_at, updated_at)
-    SELECT %(station)s, %(name)s, %(email)s, %(phone)s, %(sms_opt_in)s, true, false, false,
-           now(), now()
-     WHERE NOT EXISTS (SELECT 1 FROM found)
-        ON CONFLICT DO NOTHING
- RETURNING *
-)
-SELECT {columns} FROM updated UNION ALL SELECT {columns} FROM inserted
-"""
-_CUSTOMER_UPSERT_SQL = _CUSTOMER_UPSERT_SQL.format(columns=selectors.columns_sql(Customer))
-
-
 def customer_upsert(
     *,
     station: Station,
@@ -196,8 +158,9 @@ def customer_upsert(
     already has it; without it (an unauthenticated request) a match is left exactly as stored.
 
     One statement, no savepoint (this runs inside the booking's transaction): the lookup, the
-    update and an INSERT ... ON CONFLICT DO NOTHING. A concurrent request creating the same
-    person makes our insert do nothing; the next attempt reads their row.
+    update and an INSERT ... ON CONFLICT DO NOTHING (bookings.sql.CUSTOMER_UPSERT). A
+    concurrent request creating the same person makes our insert do nothing; the next attempt
+    reads their row. A new customer's other fields (consent flags...) are the model's defaults.
     """
     params = {
         "station": station.pk,
@@ -206,15 +169,16 @@ def customer_upsert(
         "phone": phone or "",
         "sms_opt_in": bool(sms_opt_in),
         "update": bool(update_existing),
+        **sql.NEW_CUSTOMER.defaults(),
     }
     if not params["email"] and not params["phone"]:
         return Customer.objects.create(station=station, name=name, sms_opt_in=bool(sms_opt_in))
     for _attempt in range(3):
         with connection.cursor() as cursor:
-            cursor.execute(_CUSTOMER_UPSERT_SQL, params)
+            cursor.execute(sql.CUSTOMER_UPSERT, params)
             row = cursor.fetchone()
         if row is not None:
-            return selectors.instance_from_row(Customer, row)
+            return instance_from_row(Customer, row)
     raise Conflict("Please try again.", code="try_again")
 
 
