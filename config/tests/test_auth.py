@@ -75,7 +75,7 @@ def test_no_credentials_is_refused_in_the_error_shape(api_client, db):
 
 
 def test_logged_in_user_without_membership_is_403(db):
-    from stations.tests.factories import UserFactory
+    from testing.factories import UserFactory
 
     client = APIClient()
     client.force_login(UserFactory())

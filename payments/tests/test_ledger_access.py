@@ -10,7 +10,7 @@ from django.urls import reverse
 from payments.models import StripeEvent
 from payments.tests.conftest import deposit_of
 from stations.models import Membership, Role
-from stations.tests.factories import UserFactory
+from testing.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

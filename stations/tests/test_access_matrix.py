@@ -39,8 +39,7 @@ from stations import services as station_services
 from stations import tenancy
 from stations.api import StationScopedViewSet
 from stations.models import Chef, Role
-
-from .factories import MembershipFactory, TimeOffFactory, UserFactory
+from testing.factories import MembershipFactory, TimeOffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

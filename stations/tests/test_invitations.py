@@ -15,8 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from stations.models import Invitation, Membership, Role
-
-from .factories import MembershipFactory, UserFactory
+from testing.factories import MembershipFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 

@@ -3,7 +3,7 @@
 import pytest
 
 from stations.models import Station
-from stations.tests.factories import ServiceZoneFactory, StationFactory
+from testing.factories import ServiceZoneFactory, StationFactory
 
 SJ = "/api/v1/staff/stations/san-jose/"
 
@@ -130,7 +130,7 @@ def test_another_stations_manager_gets_404_not_403(staff_client, sac_manager, sa
 
 def test_owner_of_one_station_gets_404_for_the_other(staff_client, sacramento, san_jose):
     from stations.models import Membership, Role
-    from stations.tests.factories import UserFactory
+    from testing.factories import UserFactory
 
     sac_owner = UserFactory()
     Membership.objects.create(user=sac_owner, station=sacramento, role=Role.OWNER)

@@ -35,11 +35,11 @@ from django.urls import reverse
 from bookings.models import Customer, PriceList
 from bookings.scheduling import local_today
 from bookings.services import booking_create
-from bookings.tests.factories import AddOnFactory
 from payments.services import payment_for_deposit
 from stations import tenancy
 from stations.models import Chef, Membership, Role, Station, TimeOff
-from stations.tests.factories import (
+from testing.factories import (
+    AddOnFactory,
     ChefFactory,
     MembershipFactory,
     StationFactory,

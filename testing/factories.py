@@ -1,10 +1,18 @@
+"""
+Factories (factory_boy) for the rows tests make. A station built here is bare (no chefs, zones or
+price list); the two demo stations of the root conftest.py have all of it.
+"""
+
 from datetime import timedelta
 
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from bookings.models import AddOn, AddOnPricing, PriceList
 from stations.models import Chef, Membership, Role, ServiceZone, Station, TimeOff
+
+# --- stations ------------------------------------------------------------------------------
 
 
 class StationFactory(factory.django.DjangoModelFactory):
@@ -66,3 +74,24 @@ class TimeOffFactory(factory.django.DjangoModelFactory):
     chef = factory.SubFactory(ChefFactory)
     starts_at = factory.LazyFunction(timezone.now)
     ends_at = factory.LazyAttribute(lambda o: o.starts_at + timedelta(days=1))
+
+
+# --- bookings ------------------------------------------------------------------------------
+
+
+class PriceListFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PriceList
+
+    station = factory.SubFactory(StationFactory)
+
+
+class AddOnFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AddOn
+
+    station = factory.SubFactory(StationFactory)
+    code = factory.Sequence(lambda n: f"addon-{n}")
+    label = factory.Sequence(lambda n: f"Add-on {n}")
+    pricing = AddOnPricing.FLAT
+    price_cents = 1000
