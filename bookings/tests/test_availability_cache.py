@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings import scheduling
-from bookings.tests.test_staff_api import make_booking
 from stations.models import Chef
+from testing.factories import make_booking
 
 pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
@@ -37,7 +37,7 @@ def test_bookings_change_it_at_once(san_jose):
     booking = make_booking(san_jose, days=10)
     day = booking.event_date
     assert free_at(san_jose, day) == 2
-    make_booking(san_jose, days=10, n=1)
+    make_booking(san_jose, days=10)
     assert free_at(san_jose, day) == 1
 
 

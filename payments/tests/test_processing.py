@@ -5,19 +5,19 @@ recorded on the row; rows left pending (broker down) or failed are picked up by 
 """
 
 import itertools
-from datetime import time, timedelta
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from bookings import services as bookings
 from bookings.models import BookingEvent, BookingStatus
-from bookings.tests.helpers import future_date
 from config.celery import app as celery_app
 from payments import services
 from payments.models import EventOutcome, Payment, PaymentStatus, StripeEvent
 from payments.tasks import process_stripe_event, sweep_stripe_events
 from payments.tests.conftest import BOOKINGS, deposit_of, encode, new_event_id
+from testing.factories import make_booking
 
 pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
@@ -260,21 +260,7 @@ def test_an_event_for_an_unknown_intent_without_our_metadata_is_ignored(
 @pytest.fixture
 def booking_without_payment(san_jose):
     """A booking whose deposit intent we have not stored yet (Stripe's event beat our write)."""
-    booking, _ = bookings.booking_create(
-        station=san_jose,
-        event_date=future_date(san_jose, 12),
-        start_time=time(17, 0),
-        adults=10,
-        children=0,
-        addon_codes=[],
-        address={"line1": "1 Main St", "city": "San Jose", "state": "CA", "zip_code": "95112"},
-        customer={
-            "name": "Early Bird",
-            "email": "early@example.com",
-            "phone": "",
-            "sms_opt_in": False,
-        },
-    )
+    booking = make_booking(san_jose, days=12)
     assert not booking.payments.exists()
     return booking
 

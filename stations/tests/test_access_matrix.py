@@ -30,16 +30,19 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from bookings import services as booking_services
 from bookings.models import AddOn, Booking
-from bookings.tests.test_staff_api import make_booking
-from payments import services as payment_services
 from payments.models import StripeEvent
 from stations import services as station_services
 from stations import tenancy
 from stations.api import StationScopedViewSet
 from stations.models import Chef, Role
-from testing.factories import MembershipFactory, TimeOffFactory, UserFactory
+from testing.factories import (
+    MembershipFactory,
+    PaymentFactory,
+    TimeOffFactory,
+    UserFactory,
+    make_booking,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -170,12 +173,7 @@ class World:
 
     def booking(self, station, chef=None) -> Booking:
         self._bookings += 1
-        booking = make_booking(station, days=9 + self._bookings, n=self._bookings)
-        if chef is not None and booking.chef_id != chef.pk:
-            booking = booking_services.booking_reassign_chef(
-                booking=booking, chef=chef, actor=booking_services.SYSTEM
-            )
-        return booking
+        return make_booking(station, days=9 + self._bookings, chef=chef)
 
 
 def _bookings(w: World) -> dict:
@@ -189,8 +187,8 @@ def _bookings(w: World) -> dict:
 
 def _payments(w: World) -> dict:
     return {
-        "own": payment_services.payment_for_deposit(booking=w.booking(w.own, chef=w.kenji)),
-        "other": payment_services.payment_for_deposit(booking=w.booking(w.other)),
+        "own": PaymentFactory(booking=w.booking(w.own, chef=w.kenji)),
+        "other": PaymentFactory(booking=w.booking(w.other)),
     }
 
 
