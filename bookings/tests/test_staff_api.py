@@ -29,6 +29,32 @@ def test_list_is_scoped_to_the_users_stations(staff_client, sj_manager, san_jose
     assert other.status == BookingStatus.PENDING_DEPOSIT
 
 
+@pytest.mark.parametrize(
+    ("who", "station"),
+    [
+        ("sj_manager", "san-jose"),
+        ("sj_agent", "san-jose"),
+        ("sj_chef", "san-jose"),
+        ("sac_manager", "sacramento"),
+        ("sac_agent", "sacramento"),
+        ("sac_chef", "sacramento"),
+    ],
+)
+def test_each_stations_staff_list_its_bookings_only(
+    request, staff_client, san_jose, sacramento, who, station
+):
+    user = request.getfixturevalue(who)
+    cooks = {san_jose: "Kenji Tanaka", sacramento: "Hiro Sato"}  # sj_chef's and sac_chef's
+    events = {
+        s.slug: make_booking(s, chef=Chef.objects.get(station=s, name=name))
+        for s, name in cooks.items()
+    }
+
+    listed = staff_client(user).get(BOOKINGS).json()["results"]
+
+    assert [b["reference"] for b in listed] == [events[station].reference]
+
+
 def test_owner_of_both_sees_both_and_can_filter(staff_client, owner, san_jose, sacramento):
     a = make_booking(san_jose, days=10)
     b = make_booking(sacramento, days=20)

@@ -121,8 +121,9 @@ def test_chef_reads_but_does_not_write(staff_client, sj_chef):
     assert client.patch(SJ, {"buffer_minutes": 5}).status_code == 403
 
 
-def test_another_stations_manager_gets_404_not_403(staff_client, sac_manager, san_jose):
-    response = staff_client(sac_manager).patch(SJ, {"buffer_minutes": 5})
+@pytest.mark.parametrize("who", ["sac_manager", "sac_agent", "sac_chef"])
+def test_another_stations_staff_get_404_not_403(request, staff_client, san_jose, who):
+    response = staff_client(request.getfixturevalue(who)).patch(SJ, {"buffer_minutes": 5})
     assert_error(response, 404, "not_found")
     san_jose.refresh_from_db()
     assert san_jose.buffer_minutes == 60

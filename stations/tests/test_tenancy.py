@@ -333,7 +333,11 @@ def _station_filter_choices(response) -> set[str]:
     ("who", "expected"),
     [
         ("sj_manager", {"San Jose"}),
+        ("sj_agent", {"San Jose"}),
+        ("sj_chef", {"San Jose"}),
         ("sac_manager", {"Sacramento"}),
+        ("sac_agent", {"Sacramento"}),
+        ("sac_chef", {"Sacramento"}),
         ("owner", {"San Jose", "Sacramento"}),
         ("superuser", {"San Jose", "Sacramento"}),
     ],
