@@ -122,6 +122,7 @@ def test_the_admins_found_station_owned_are_the_ones_we_know():
 
 
 @pytest.mark.django_db
+@pytest.mark.date_sensitive  # the builders book days ahead of today
 def test_the_matrix_builds_each_station_owned_row_at_both_stations(san_jose, sacramento, sj_chef):
     """The matrix compares a row at the user's station with one at the other: each builder of
     a station-owned model makes one at each."""

@@ -12,7 +12,7 @@ from payments.models import PaymentKind, PaymentStatus
 from stations.models import Chef
 from testing.factories import BookingFactory, CustomerFactory, PaymentFactory, make_booking
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
 BOOKED = datetime(2027, 3, 1, 20, 0, tzinfo=UTC)
 SATURDAY = date(2027, 3, 20)
