@@ -2,12 +2,17 @@
 Shared test fixtures: the named characters of DESIGN.md §8 at two stations, API clients, and the
 defaults every test runs with (fast password hashing, its own cache key space, eager Celery).
 
-Characters (built by the same builders as `seed_demo`, so tests and demo agree):
+Characters, an owner, a manager, an agent and a chef at each station (DESIGN.md §8). All but
+two are built by the same builders as `seed_demo`, so tests and demo agree:
   san_jose, sacramento               the two stations, 3 chefs each, zones and price lists
   superuser                          `admin`
   owner                              `demo-owner`, owner of both stations
   sj_manager, sj_agent, sj_chef      san-jose manager, agent, chef (sj_chef is chef Kenji's login)
   sac_manager                        sacramento manager
+  sac_agent, sac_chef                sacramento agent, chef (sac_chef is chef Hiro's login): test
+                                     characters, made when a test asks for them (the demo has
+                                     no agent or chef at sacramento)
+Every character's password is PASSWORD.
 """
 
 import os
@@ -22,7 +27,8 @@ from rest_framework.test import APIClient
 from bookings import demo as bookings_demo
 from config.celery import app as celery_app
 from stations import demo as stations_demo
-from stations.models import Station
+from stations.models import Chef, Role, Station
+from testing.factories import MembershipFactory, UserFactory
 
 PASSWORD = "hibachi-demo"
 
@@ -124,6 +130,29 @@ def sj_chef(world):
 @pytest.fixture
 def sac_manager(world):
     return _user("sac-manager")
+
+
+def _test_character(username, first_name, last_name, station, role):
+    user = UserFactory(
+        username=username,
+        first_name=first_name,
+        last_name=last_name,
+        email=f"{username}@example.com",
+    )
+    MembershipFactory(user=user, station=station, role=role)
+    return user
+
+
+@pytest.fixture
+def sac_agent(sacramento):
+    return _test_character("sac-agent", "Casey", "Agent", sacramento, Role.AGENT)
+
+
+@pytest.fixture
+def sac_chef(sacramento):
+    user = _test_character("sac-chef", "Hiro", "Sato", sacramento, Role.CHEF)
+    Chef.objects.filter(station=sacramento, name="Hiro Sato").update(user=user)
+    return user
 
 
 @pytest.fixture

@@ -20,32 +20,19 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bookings import scheduling, services
+from bookings import scheduling
 from bookings.tests.helpers import next_weekday
 from config.exceptions import ApiError, Conflict
 from stations.models import Chef, TimeOff
+from testing.factories import make_booking
 
 pytestmark = pytest.mark.django_db
 
 EXAMPLES = int(os.environ.get("AVAILABILITY_EXAMPLES", "25"))
-ADDRESS = {"line1": "1 Main St", "city": "San Jose", "state": "CA", "zip_code": "95112"}
 
 
 class _Rollback(Exception):
     pass
-
-
-def _book(station, day, start: time, guests: int, n: int):
-    return services.booking_create(
-        station=station,
-        event_date=day,
-        start_time=start,
-        adults=guests,
-        children=0,
-        addon_codes=[],
-        address=ADDRESS,
-        customer={"name": f"Guest {n}", "email": f"guest{n}@example.com", "phone": ""},
-    )
 
 
 def _offered(station, day, guests: int) -> set[time]:
@@ -60,10 +47,10 @@ def _offered(station, day, guests: int) -> set[time]:
 def _bookable(station, day, guests: int) -> set[time]:
     """The starts booking create accepts (each tried alone, then rolled back)."""
     accepted, refusals = set(), set()
-    for n, start in enumerate(scheduling.start_times(station)):
+    for start in scheduling.start_times(station):
         try:
             with transaction.atomic():
-                _book(station, day, start, guests, 1000 + n)
+                make_booking(station, event_date=day, start=start, adults=guests)
                 raise _Rollback
         except _Rollback:
             accepted.add(start)
@@ -128,9 +115,11 @@ def _arrange(station, day, setup) -> None:
             chef=chefs[chef_index], starts_at=starts, ends_at=starts + timedelta(hours=hours)
         )
     starts = scheduling.start_times(station)
-    for n, (slot, guests) in enumerate(setup["taken"]):
+    for slot, guests in setup["taken"]:
         try:
             with transaction.atomic():
-                _book(station, day, starts[slot % len(starts)], guests, n)
+                make_booking(
+                    station, event_date=day, start=starts[slot % len(starts)], adults=guests
+                )
         except Conflict:
             pass  # that start was full already: the day stays as it is

@@ -6,8 +6,8 @@ import pytest
 from bookings import services
 from bookings.models import Booking, Customer
 from bookings.tests.helpers import booking_payload
-from bookings.tests.test_staff_api import make_booking
 from config.tests.live import storm
+from testing.factories import CustomerFactory, make_booking
 
 pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
@@ -65,12 +65,12 @@ def test_stations_do_not_share_customers(san_jose, sacramento):
 
 
 def test_a_taken_reference_is_retried_with_a_new_one(san_jose, monkeypatch):
-    existing = make_booking(san_jose, days=10, n=1)
+    existing = make_booking(san_jose, days=10)
     field = Booking._meta.get_field("reference")
     references = iter([existing.reference, "MH-ZZZZZ1"])
     monkeypatch.setattr(field, "_get_default", lambda: next(references))  # new instances
     monkeypatch.setattr(field, "default", lambda: next(references))  # the retry
-    again = make_booking(san_jose, days=11, n=2)
+    again = make_booking(san_jose, days=11)
     assert again.reference == "MH-ZZZZZ1"
     assert Booking.objects.filter(station=san_jose).count() == 2
     assert again.events.count() == 1
@@ -117,7 +117,7 @@ def test_a_public_booking_never_reads_back_or_rewrites_a_known_customer(
     """Every way an anonymous request can match a stored customer (by e-mail in any case, or
     by phone) with the other contact different or the same: the answer shows only what was
     sent, and the stored customer is exactly as before."""
-    known = Customer.objects.create(station=san_jose, **STORED)
+    known = CustomerFactory(station=san_jose, **STORED)
     sent = {"name": name, "sms_opt_in": sms_opt_in}
     key, other_key = ("phone", "email") if match_by == "phone" else ("email", "phone")
     sent[key] = STORED["email"].upper() if match_by == "EMAIL" else STORED[key]
@@ -148,7 +148,7 @@ def test_a_public_booking_never_reads_back_or_rewrites_a_known_customer(
 
 
 def test_staff_see_the_contact_given_and_can_apply_it(api_client, san_jose, client, sj_agent):
-    known = Customer.objects.create(station=san_jose, **STORED)
+    known = CustomerFactory(station=san_jose, **STORED)
     sent = {"name": "Robin New", "email": STORED["email"], "phone": "+14085550111"}
     response = api_client.post(
         "/api/v1/bookings/", booking_payload(san_jose, customer=sent), format="json"
@@ -170,7 +170,7 @@ def test_staff_see_the_contact_given_and_can_apply_it(api_client, san_jose, clie
 def test_staff_taking_a_booking_by_phone_still_fill_in_what_the_customer_lacked(
     staff_client, sj_agent, san_jose
 ):
-    known = Customer.objects.create(station=san_jose, name="Pat", email="pat@example.com")
+    known = CustomerFactory(station=san_jose, name="Pat", email="pat@example.com")
     body = booking_payload(
         san_jose, customer={"name": "Pat", "email": "pat@example.com", "phone": "+14085550123"}
     )

@@ -3,9 +3,8 @@
 import pytest
 
 from bookings.models import AddOn, AddOnPricing, DepositKind
-from bookings.tests.factories import AddOnFactory
 from stations.models import ServiceZone
-from stations.tests.factories import ServiceZoneFactory, StationFactory
+from testing.factories import AddOnFactory, ServiceZoneFactory, StationFactory
 
 URL = "/api/v1/stations/{}/menu/"
 

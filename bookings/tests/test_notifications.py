@@ -13,14 +13,14 @@ from django.utils import timezone
 
 from bookings import notifications, tasks
 from bookings.models import Customer, Notification
-from bookings.tests.test_reminders import EMAIL, make_booking
+from testing.factories import make_booking
 
 pytestmark = pytest.mark.date_sensitive
 
 
 @pytest.fixture
 def booking(san_jose):
-    return make_booking(san_jose)
+    return make_booking(san_jose, status="confirmed")
 
 
 def notify(booking, key="deposit-paid-1", **options):
@@ -40,7 +40,7 @@ def test_queued_in_the_callers_transaction_and_sent_after_commit(
             assert mailoutbox == []  # nothing goes out inside the transaction
         assert mailoutbox == []
     (mail,) = mailoutbox
-    assert mail.to == [EMAIL]
+    assert mail.to == [booking.customer.email]
     assert mail.extra_headers["Message-ID"] == notifications.message_id("deposit-paid-1")
     row = Notification.objects.get(pk=first)
     assert (row.status, row.channel, row.attempts, row.claimed_until) == ("sent", "email", 1, None)
@@ -129,12 +129,13 @@ def test_customers_who_may_not_be_contacted_get_it_dropped(booking, mailoutbox, 
 
 def test_a_refused_address_is_dropped_and_errors_keep_no_contact_data(booking, monkeypatch, caplog):
     refused_id, broken_id = notify(booking, key="a"), notify(booking, key="b")
+    email = booking.customer.email
 
     def refused(row, channel):
-        raise smtplib.SMTPRecipientsRefused({EMAIL: (550, b"no such user")})
+        raise smtplib.SMTPRecipientsRefused({email: (550, b"no such user")})
 
     def broken(row, channel):
-        raise smtplib.SMTPServerDisconnected(f"connection lost sending to {EMAIL}")
+        raise smtplib.SMTPServerDisconnected(f"connection lost sending to {email}")
 
     monkeypatch.setattr(notifications, "_deliver", refused)
     assert notifications.notification_send(notification_id=refused_id) == "dropped"
@@ -147,5 +148,5 @@ def test_a_refused_address_is_dropped_and_errors_keep_no_contact_data(booking, m
     row = Notification.objects.get(pk=broken_id)
     assert row.status == "failed"
     assert "SMTPServerDisconnected" in row.last_error
-    assert EMAIL not in row.last_error
-    assert EMAIL not in caplog.text
+    assert email not in row.last_error
+    assert email not in caplog.text

@@ -24,8 +24,8 @@ from django.utils import timezone
 from bookings.models import Notification
 from bookings.scheduling import station_tz
 from bookings.tests.live import celery_worker, purge, smtp_relay, wait_for
-from bookings.tests.test_reminders import make_booking
 from config.celery import app as celery_app
+from testing.factories import make_booking
 
 pytestmark = [
     pytest.mark.live,
@@ -53,7 +53,9 @@ def test_a_reminder_is_sent_once_after_its_worker_was_killed_mid_send(san_jose):
     san_jose.save()
     now = timezone.now()
     day = now.astimezone(station_tz(san_jose)).date() + timedelta(days=2)
-    booking = make_booking(san_jose, day=day, now=now - timedelta(days=3))
+    booking = make_booking(
+        san_jose, event_date=day, start="18:00", now=now - timedelta(days=3), status="confirmed"
+    )
     assert timedelta(hours=24) < booking.starts_at - now <= timedelta(hours=72)  # 72h is due
 
     with smtp_relay(["stall-data"]) as relay:

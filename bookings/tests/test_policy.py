@@ -5,13 +5,15 @@ San Jose's defaults: deposit kept when cancelling inside 72 hours, one free resc
 least 72 hours ahead, change fee 5000, fixed deposit 10000.
 """
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
 from bookings import policy, services
-from bookings.models import Booking, BookingEvent, BookingStatus, DepositKind
+from bookings.models import BookingEvent, BookingStatus, DepositKind
 from bookings.scheduling import local_today
+from testing.factories import make_booking
 
 pytestmark = pytest.mark.date_sensitive
 
@@ -21,31 +23,17 @@ STARTS = datetime(2027, 3, 21, 1, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 
 
-def make_booking(station, *, day=EVENT_DAY, start=time(18, 0), now=NOW, paid=0, refunded=0):
-    booking, token = services.booking_create(
-        station=station,
-        event_date=day,
-        start_time=start,
-        adults=12,
-        children=0,
-        addon_codes=[],
-        address={"line1": "1 Main St", "city": "San Jose", "state": "CA", "zip_code": "95112"},
-        customer={"name": "Pat", "email": "pat@example.com", "phone": "", "sms_opt_in": False},
-        now=now,
-    )
-    Booking.objects.filter(pk=booking.pk).update(
-        amount_paid_cents=paid, amount_refunded_cents=refunded
-    )
-    booking = Booking.objects.select_related("station").get(pk=booking.pk)
-    booking.manage_token = token
-    return booking
+# The booking under test: Saturday 2027-03-20 at 18:00 in San Jose, 12 adults, booked on NOW.
+saturday_party = functools.partial(
+    make_booking, event_date=EVENT_DAY, start=time(18, 0), adults=12, now=NOW
+)
 
 
 # --- Cancellation ----------------------------------------------------------------------------
 
 
 def test_booking_under_test_starts_when_expected(san_jose):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     assert booking.starts_at == STARTS
     assert booking.deposit_cents == 10_000
     assert san_jose.deposit_forfeit_hours == 72
@@ -53,7 +41,7 @@ def test_booking_under_test_starts_when_expected(san_jose):
 
 @pytest.mark.parametrize("before", [timedelta(days=15), timedelta(hours=100), timedelta(hours=72)])
 def test_cancel_with_notice_refunds_everything_paid(san_jose, before):
-    booking = make_booking(san_jose, paid=30_000)
+    booking = saturday_party(san_jose, paid_cents=30_000)
     terms = policy.cancellation_terms(booking, now=STARTS - before)
     assert terms.rule == "full_refund"
     assert terms.refund_cents == 30_000
@@ -65,7 +53,7 @@ def test_cancel_with_notice_refunds_everything_paid(san_jose, before):
     "before", [timedelta(hours=72) - SECOND, timedelta(hours=24), timedelta(minutes=5)]
 )
 def test_cancel_inside_the_window_keeps_the_deposit(san_jose, before):
-    booking = make_booking(san_jose, paid=30_000)
+    booking = saturday_party(san_jose, paid_cents=30_000)
     terms = policy.cancellation_terms(booking, now=STARTS - before)
     assert terms.rule == "deposit_forfeited"
     assert terms.forfeit_cents == 10_000
@@ -74,13 +62,13 @@ def test_cancel_inside_the_window_keeps_the_deposit(san_jose, before):
 
 
 def test_cancel_inside_the_window_with_only_part_of_the_deposit_paid(san_jose):
-    booking = make_booking(san_jose, paid=4_000)
+    booking = saturday_party(san_jose, paid_cents=4_000)
     terms = policy.cancellation_terms(booking, now=STARTS - timedelta(hours=10))
     assert (terms.refund_cents, terms.forfeit_cents) == (0, 4_000)
 
 
 def test_cancel_with_nothing_paid(san_jose):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     early = policy.cancellation_terms(booking, now=NOW)
     late = policy.cancellation_terms(booking, now=STARTS - timedelta(hours=1))
     assert (early.refund_cents, early.forfeit_cents) == (0, 0)
@@ -88,7 +76,7 @@ def test_cancel_with_nothing_paid(san_jose):
 
 
 def test_cancel_counts_what_was_already_refunded(san_jose):
-    booking = make_booking(san_jose, paid=30_000, refunded=5_000)
+    booking = saturday_party(san_jose, paid_cents=30_000, refunded_cents=5_000)
     early = policy.cancellation_terms(booking, now=NOW)
     late = policy.cancellation_terms(booking, now=STARTS - timedelta(hours=1))
     assert early.refund_cents == 25_000
@@ -100,7 +88,7 @@ def test_cancel_forfeits_the_bookings_own_deposit(san_jose):
     prices.deposit_kind = DepositKind.PERCENT
     prices.deposit_bp = 5_000
     prices.save()
-    booking = make_booking(san_jose, paid=80_000)
+    booking = saturday_party(san_jose, paid_cents=80_000)
     assert booking.deposit_cents == (booking.total_cents * 5_000 + 5_000) // 10_000
     terms = policy.cancellation_terms(booking, now=STARTS - timedelta(hours=1))
     assert terms.forfeit_cents == booking.deposit_cents
@@ -110,7 +98,7 @@ def test_cancel_forfeits_the_bookings_own_deposit(san_jose):
 def test_forfeit_window_is_a_station_setting(san_jose):
     san_jose.deposit_forfeit_hours = 24
     san_jose.save()
-    booking = make_booking(san_jose, paid=30_000)
+    booking = saturday_party(san_jose, paid_cents=30_000)
     assert policy.cancellation_terms(booking, now=STARTS - timedelta(hours=48)).rule == (
         "full_refund"
     )
@@ -119,7 +107,7 @@ def test_forfeit_window_is_a_station_setting(san_jose):
 
 
 def test_booking_cancel_applies_and_records_the_terms(san_jose):
-    booking = make_booking(san_jose, paid=30_000)
+    booking = saturday_party(san_jose, paid_cents=30_000)
     now = STARTS - timedelta(hours=30)
     cancelled, terms = services.booking_cancel(
         booking=booking, actor=services.CUSTOMER, reason="rain", now=now
@@ -140,7 +128,7 @@ def test_booking_cancel_applies_and_records_the_terms(san_jose):
 
 def test_self_service_link_shows_and_applies_the_same_policy(api_client, san_jose):
     day = local_today(san_jose) + timedelta(days=20)
-    booking = make_booking(san_jose, day=day, now=None, paid=30_000)
+    booking = saturday_party(san_jose, event_date=day, now=None, paid_cents=30_000)
     headers = {"HTTP_X_BOOKING_TOKEN": booking.manage_token}
     url = f"/api/v1/bookings/{booking.reference}/"
 
@@ -162,21 +150,21 @@ def test_self_service_link_shows_and_applies_the_same_policy(api_client, san_jos
 
 
 def test_first_reschedule_with_notice_is_free(san_jose):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     for before in (timedelta(days=10), timedelta(hours=72)):
         terms = policy.reschedule_terms(booking, now=STARTS - before)
         assert (terms.free, terms.fee_cents, terms.rule) == (True, 0, "free_reschedule")
 
 
 def test_late_reschedule_costs_the_change_fee(san_jose):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     terms = policy.reschedule_terms(booking, now=STARTS - timedelta(hours=72) + SECOND)
     assert (terms.free, terms.fee_cents, terms.rule) == (False, 5_000, "change_fee")
     assert terms.hours_before == 71
 
 
 def test_second_reschedule_costs_the_change_fee(san_jose):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     booking.reschedule_count = 1
     terms = policy.reschedule_terms(booking, now=NOW)
     assert (terms.free, terms.fee_cents, terms.rule) == (False, 5_000, "change_fee")
@@ -188,14 +176,14 @@ def test_change_fee_and_notice_come_from_station_data(san_jose):
     prices.save()
     san_jose.free_reschedule_notice_hours = 240
     san_jose.save()
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     terms = policy.reschedule_terms(booking, now=STARTS - timedelta(hours=239))
     assert (terms.free, terms.fee_cents) == (False, 7_500)
     assert policy.reschedule_terms(booking, now=STARTS - timedelta(hours=240)).free is True
 
 
 def test_booking_reschedule_charges_per_policy(san_jose):
-    booking = make_booking(san_jose, paid=10_000)
+    booking = saturday_party(san_jose, paid_cents=10_000)
     total = booking.total_cents
 
     moved, terms = services.booking_reschedule(
@@ -230,7 +218,7 @@ def test_booking_reschedule_charges_per_policy(san_jose):
 
 
 def test_late_first_reschedule_is_charged(san_jose):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     total = booking.total_cents
     moved, terms = services.booking_reschedule(
         booking=booking,

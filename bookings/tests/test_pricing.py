@@ -13,9 +13,8 @@ import pytest
 
 from bookings import pricing, services
 from bookings.models import AddOn, AddOnPricing, DepositKind
-from bookings.tests.factories import AddOnFactory, PriceListFactory
 from config.exceptions import ApiError
-from stations.tests.factories import ServiceZoneFactory, StationFactory
+from testing.factories import AddOnFactory, PriceListFactory, ServiceZoneFactory, StationFactory
 
 pytestmark = pytest.mark.date_sensitive
 

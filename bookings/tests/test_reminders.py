@@ -5,6 +5,7 @@ The booking under test is on Saturday 2027-03-20 at 18:00 in San Jose (PDT), whi
 2027-03-21 01:00Z. Quiet hours are 21:00-09:00 station time (PDT = UTC-7 that week).
 """
 
+import functools
 import logging
 import threading
 from datetime import UTC, date, datetime, time, timedelta
@@ -17,6 +18,7 @@ from bookings import notifications, reminders, services, tasks
 from bookings.models import Booking, BookingEvent, BookingStatus, Notification
 from config.exceptions import ApiError
 from stations.models import Chef
+from testing.factories import CustomerFactory, make_booking
 
 pytestmark = pytest.mark.date_sensitive
 
@@ -24,44 +26,22 @@ CREATED = datetime(2027, 3, 1, 20, 0, tzinfo=UTC)
 EVENT_DAY = date(2027, 3, 20)
 STARTS = datetime(2027, 3, 21, 1, 0, tzinfo=UTC)
 PHONE = "+14085550142"
-EMAIL = "pat.customer@example.com"
 
 BEFORE_72H = datetime(2027, 3, 18, 0, 0, tzinfo=UTC)  # 73 h before; 17:00 PDT
 IN_72H = datetime(2027, 3, 18, 2, 0, tzinfo=UTC)  # 71 h before; 19:00 PDT (02:00 UTC)
 IN_24H = datetime(2027, 3, 20, 2, 0, tzinfo=UTC)  # 23 h before; 19:00 PDT
 
 
-def make_booking(
-    station,
-    *,
-    status=BookingStatus.CONFIRMED,
-    email=EMAIL,
-    phone="",
-    sms_opt_in=False,
-    zip_code="95112",
-    day=EVENT_DAY,
+# The booking under test: confirmed, for Saturday 2027-03-20 at 18:00 in San Jose, 12 adults,
+# booked on CREATED by a customer who gets e-mail.
+saturday_party = functools.partial(
+    make_booking,
+    event_date=EVENT_DAY,
     start=time(18, 0),
+    adults=12,
     now=CREATED,
-):
-    booking, _ = services.booking_create(
-        station=station,
-        event_date=day,
-        start_time=start,
-        adults=12,
-        children=0,
-        addon_codes=[],
-        address={"line1": "1 Main St", "city": "Town", "state": "CA", "zip_code": zip_code},
-        customer={"name": "Pat", "email": email, "phone": phone, "sms_opt_in": sms_opt_in},
-        now=now,
-    )
-    if status != BookingStatus.PENDING_DEPOSIT:
-        services.booking_transition(
-            booking=booking, to_status=BookingStatus.CONFIRMED, actor=services.SYSTEM, now=now
-        )
-    if status == BookingStatus.CANCELLED:
-        services.booking_cancel(booking=booking, actor=services.SYSTEM, now=now)
-    booking.refresh_from_db()
-    return booking
+    status=BookingStatus.CONFIRMED,
+)
 
 
 def kinds(booking) -> list[str]:
@@ -90,7 +70,7 @@ def due(django_capture_on_commit_callbacks):
 
 
 def test_nothing_is_due_more_than_72_hours_ahead(due, san_jose, mailoutbox):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     assert booking.starts_at == STARTS
     assert due(now=BEFORE_72H) == 0
     assert due(now=STARTS - timedelta(hours=72, seconds=1)) == 0
@@ -99,7 +79,7 @@ def test_nothing_is_due_more_than_72_hours_ahead(due, san_jose, mailoutbox):
 
 
 def test_72h_then_24h_reminder_each_once(due, san_jose, mailoutbox):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
 
     assert due(now=IN_72H) == 1
     assert due(now=IN_72H) == 0
@@ -115,14 +95,14 @@ def test_72h_then_24h_reminder_each_once(due, san_jose, mailoutbox):
 
 
 def test_only_the_24h_reminder_once_inside_a_day(due, san_jose, mailoutbox):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     assert due(now=IN_24H) == 1
     assert kinds(booking) == ["24h"]  # the 72-hour one is not sent late
     assert due(now=IN_24H + timedelta(hours=2)) == 0
 
 
 def test_no_reminder_after_the_start(due, san_jose, mailoutbox):
-    make_booking(san_jose)
+    saturday_party(san_jose)
     assert due(now=STARTS) == 0
     assert due(now=STARTS + timedelta(hours=1)) == 0
     assert mailoutbox == []
@@ -144,14 +124,14 @@ def test_no_reminder_after_the_start(due, san_jose, mailoutbox):
     ],
 )
 def test_never_inside_quiet_hours(due, san_jose, mailoutbox, now, sent):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     assert due(now=now) == sent
     assert len(mailoutbox) == sent
     assert len(kinds(booking)) == sent
 
 
 def test_quiet_reminder_goes_out_when_quiet_hours_end(due, san_jose, mailoutbox):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     assert due(now=datetime(2027, 3, 18, 6, 0, tzinfo=UTC)) == 0
     assert due(now=datetime(2027, 3, 18, 16, 15, tzinfo=UTC)) == 1
     assert kinds(booking) == ["72h"]
@@ -160,8 +140,8 @@ def test_quiet_reminder_goes_out_when_quiet_hours_end(due, san_jose, mailoutbox)
 def test_quiet_hours_are_each_stations_own_local_time(due, san_jose, sacramento, mailoutbox):
     sacramento.timezone = "America/New_York"
     sacramento.save()
-    west = make_booking(san_jose)
-    east = make_booking(sacramento, zip_code="95811", start=time(20, 0))
+    west = saturday_party(san_jose)
+    east = saturday_party(sacramento, start=time(20, 0))
     assert east.starts_at == STARTS - timedelta(hours=1)  # 20:00 EDT is 00:00Z
 
     # 02:00 UTC: 19:00 in San Jose, 22:00 in "Sacramento" (New York time); both are due
@@ -176,7 +156,7 @@ def test_quiet_hours_are_each_stations_own_local_time(due, san_jose, sacramento,
 def test_quiet_hours_are_a_station_setting(due, san_jose, mailoutbox):
     san_jose.quiet_hours_start, san_jose.quiet_hours_end = time(18, 0), time(20, 0)
     san_jose.save()
-    make_booking(san_jose)
+    saturday_party(san_jose)
     assert due(now=IN_72H) == 0  # 19:00 PDT
     assert due(now=IN_72H + timedelta(hours=2)) == 1  # 21:00 PDT
 
@@ -186,7 +166,7 @@ def test_quiet_hours_are_a_station_setting(due, san_jose, mailoutbox):
 
 @pytest.mark.parametrize("status", [BookingStatus.PENDING_DEPOSIT, BookingStatus.CANCELLED])
 def test_only_confirmed_bookings_are_reminded(due, san_jose, mailoutbox, status):
-    booking = make_booking(san_jose, status=status)
+    booking = saturday_party(san_jose, status=status)
     assert booking.status == status
     assert due(now=IN_72H) == 0
     assert due(now=IN_24H) == 0
@@ -195,11 +175,11 @@ def test_only_confirmed_bookings_are_reminded(due, san_jose, mailoutbox, status)
 
 
 def test_email_reminder_in_station_local_time(due, san_jose, mailoutbox):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     assert due(now=IN_72H) == 1
 
     (mail,) = mailoutbox
-    assert mail.to == [EMAIL]
+    assert mail.to == [booking.customer.email]
     assert mail.from_email == "sanjose@example.com"
     assert booking.reference in mail.subject
     assert "Saturday, March 20 at 6:00 PM" in mail.body
@@ -210,7 +190,7 @@ def test_email_reminder_in_station_local_time(due, san_jose, mailoutbox):
 def test_sms_reminder_when_opted_in_and_logged_without_contact_data(
     due, san_jose, mailoutbox, caplog
 ):
-    booking = make_booking(san_jose, phone=PHONE, sms_opt_in=True)
+    booking = saturday_party(san_jose, customer__phone=PHONE, customer__sms_opt_in=True)
     caplog.set_level(logging.INFO, logger="bookings.notifications")
 
     assert due(now=IN_72H) == 1
@@ -221,20 +201,21 @@ def test_sms_reminder_when_opted_in_and_logged_without_contact_data(
     assert len(lines) == 1
     assert booking.reference in lines[0]
     assert "SMS" in lines[0]
-    for secret in (PHONE, PHONE[2:], "555-0142", "5550142", EMAIL, "Pat"):
+    customer = booking.customer
+    for secret in (PHONE, PHONE[2:], "555-0142", "5550142", customer.email, customer.name):
         assert secret not in caplog.text
         assert secret not in lines[0]
 
 
 def test_sms_opt_in_without_a_phone_falls_back_to_email(due, san_jose, mailoutbox):
-    booking = make_booking(san_jose, sms_opt_in=True)
+    booking = saturday_party(san_jose, customer__sms_opt_in=True)
     assert due(now=IN_72H) == 1
     assert reminder(booking).channel == "email"
     assert len(mailoutbox) == 1
 
 
 def test_phone_without_sms_opt_in_gets_email(due, san_jose, mailoutbox):
-    booking = make_booking(san_jose, phone=PHONE, sms_opt_in=False)
+    booking = saturday_party(san_jose, customer__phone=PHONE, customer__sms_opt_in=False)
     assert due(now=IN_72H) == 1
     assert reminder(booking).channel == "email"
 
@@ -248,7 +229,7 @@ def test_phone_without_sms_opt_in_gets_email(due, san_jose, mailoutbox):
     ],
 )
 def test_nobody_is_contacted_without_consent(due, san_jose, mailoutbox, caplog, change):
-    booking = make_booking(san_jose, phone=PHONE)
+    booking = saturday_party(san_jose, customer__phone=PHONE)
     type(booking.customer).objects.filter(pk=booking.customer_id).update(**change)
     caplog.set_level(logging.INFO, logger="bookings.notifications")
 
@@ -260,7 +241,7 @@ def test_nobody_is_contacted_without_consent(due, san_jose, mailoutbox, caplog, 
 
 
 def test_failed_delivery_is_retried_by_the_sweeper_once(due, san_jose, mailoutbox, monkeypatch):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
 
     def broken(row, channel):
         raise ConnectionError("smtp down")
@@ -286,9 +267,9 @@ def test_failed_delivery_is_retried_by_the_sweeper_once(due, san_jose, mailoutbo
 
 
 def test_several_bookings_in_one_run(due, san_jose, mailoutbox):
-    a = make_booking(san_jose, email="a@example.com")
-    b = make_booking(san_jose, email="b@example.com", start=time(11, 0))
-    far = make_booking(san_jose, email="c@example.com", day=date(2027, 3, 27))
+    a = saturday_party(san_jose, customer__email="a@example.com")
+    b = saturday_party(san_jose, customer__email="b@example.com", start=time(11, 0))
+    far = saturday_party(san_jose, customer__email="c@example.com", event_date=date(2027, 3, 27))
     assert due(now=IN_72H) == 2
     assert sorted(m.to[0] for m in mailoutbox) == ["a@example.com", "b@example.com"]
     assert kinds(a) == kinds(b) == ["72h"]
@@ -309,7 +290,7 @@ def clock(monkeypatch):
 
 
 def test_send_reminders_task(san_jose, mailoutbox, clock, django_capture_on_commit_callbacks):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     clock(IN_72H)
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.send_reminders.delay().get() == 1
@@ -325,11 +306,12 @@ def test_send_reminders_task(san_jose, mailoutbox, clock, django_capture_on_comm
 def test_expire_holds_task_frees_the_chef(san_jose, clock):
     keep = Chef.objects.filter(station=san_jose).order_by("pk").first()
     Chef.objects.filter(station=san_jose).exclude(pk=keep.pk).update(active=False)
-    hold = make_booking(san_jose, status=BookingStatus.PENDING_DEPOSIT)
+    hold = saturday_party(san_jose, status=BookingStatus.PENDING_DEPOSIT)
+    late = CustomerFactory(station=san_jose)
     assert hold.hold_expires_at == CREATED + timedelta(minutes=san_jose.hold_minutes)
 
     with pytest.raises(ApiError) as err:
-        make_booking(san_jose, email="late@example.com", now=CREATED + timedelta(minutes=30))
+        saturday_party(san_jose, customer=late, now=CREATED + timedelta(minutes=30))
     assert err.value.error_code == "slot_unavailable"
 
     clock(CREATED + timedelta(minutes=59))
@@ -349,9 +331,9 @@ def test_expire_holds_task_frees_the_chef(san_jose, clock):
     assert event.actor_label == "system"
     assert event.actor is None
 
-    taken = make_booking(
+    taken = saturday_party(
         san_jose,
-        email="late@example.com",
+        customer=late,
         status=BookingStatus.PENDING_DEPOSIT,
         now=CREATED + timedelta(minutes=61),
     )
@@ -360,16 +342,11 @@ def test_expire_holds_task_frees_the_chef(san_jose, clock):
 
 
 def test_expire_holds_leaves_paid_and_fresh_bookings(san_jose, clock):
-    confirmed = make_booking(san_jose, email="paid@example.com")
-    fresh = make_booking(
-        san_jose,
-        email="fresh@example.com",
-        status=BookingStatus.PENDING_DEPOSIT,
-        now=CREATED + timedelta(minutes=30),
+    confirmed = saturday_party(san_jose)
+    fresh = saturday_party(
+        san_jose, status=BookingStatus.PENDING_DEPOSIT, now=CREATED + timedelta(minutes=30)
     )
-    old = make_booking(
-        san_jose, email="old@example.com", status=BookingStatus.PENDING_DEPOSIT, start=time(12, 0)
-    )
+    old = saturday_party(san_jose, status=BookingStatus.PENDING_DEPOSIT, start=time(12, 0))
     clock(CREATED + timedelta(minutes=70))
     assert tasks.expire_holds.delay().get() == 1
     statuses = dict(
@@ -383,7 +360,7 @@ def test_expire_holds_leaves_paid_and_fresh_bookings(san_jose, clock):
 
 
 def test_rescheduled_booking_is_reminded_of_the_new_date(due, san_jose, mailoutbox):
-    booking = make_booking(san_jose)
+    booking = saturday_party(san_jose)
     assert due(now=IN_72H) == 1  # "Saturday, March 20"
 
     services.booking_reschedule(
@@ -404,7 +381,7 @@ def test_a_reschedule_during_the_reminder_run_leaves_only_the_new_dates_reminder
     """The run reads its bookings, then the booking is moved (committed by another
     connection) before the run queues its reminder: the old start's reminder must not go out,
     and the new start's must."""
-    booking = make_booking(san_jose)  # Saturday, March 20 at 6:00 PM
+    booking = saturday_party(san_jose)  # Saturday, March 20 at 6:00 PM
     now = datetime(2027, 3, 18, 1, 30, tzinfo=UTC)  # 71.5 h before; 18:30 PDT
     check_quiet_hours = reminders.in_quiet_hours
     moved = []

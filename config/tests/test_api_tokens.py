@@ -234,7 +234,7 @@ def test_a_superuser_without_membership_keeps_the_token(superuser):
 
 
 def test_a_user_without_membership_gets_no_token(db):
-    from stations.tests.factories import UserFactory
+    from testing.factories import UserFactory
 
     UserFactory(username="drifter")
     response = APIClient().post(TOKEN, {"username": "drifter", "password": PASSWORD})

@@ -70,12 +70,17 @@ def test_session_auth_works_on_the_staff_api(sj_manager):
 
 def test_no_credentials_is_refused_in_the_error_shape(api_client, db):
     response = api_client.get(STAFF)
-    assert response.status_code in (401, 403)
-    assert set(response.json()) == {"error", "detail", "fields"}
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json() == {
+        "error": "not_authenticated",
+        "detail": "Authentication credentials were not provided.",
+        "fields": {},
+    }
 
 
 def test_logged_in_user_without_membership_is_403(db):
-    from stations.tests.factories import UserFactory
+    from testing.factories import UserFactory
 
     client = APIClient()
     client.force_login(UserFactory())

@@ -5,8 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 from stations.models import Chef, Station
-
-from .factories import ChefFactory
+from testing.factories import ChefFactory
 
 
 def logged_in(user) -> Client:

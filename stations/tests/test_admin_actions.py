@@ -9,8 +9,7 @@ from django.test import RequestFactory
 from stations import tenancy
 from stations.admin_base import StationScopedAdmin, station_action
 from stations.models import Chef, Role
-
-from .factories import MembershipFactory
+from testing.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 

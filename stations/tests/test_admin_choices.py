@@ -11,8 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from stations.models import Chef, Membership, Role, TimeOff
-
-from .factories import TimeOffFactory, UserFactory
+from testing.factories import TimeOffFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 

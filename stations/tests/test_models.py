@@ -8,8 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from stations.models import Membership, Role, ServiceZone, Station, TimeOff
-
-from .factories import (
+from testing.factories import (
     ChefFactory,
     MembershipFactory,
     ServiceZoneFactory,

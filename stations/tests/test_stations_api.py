@@ -3,7 +3,7 @@
 import pytest
 
 from stations.models import Station
-from stations.tests.factories import ServiceZoneFactory, StationFactory
+from testing.factories import ServiceZoneFactory, StationFactory
 
 SJ = "/api/v1/staff/stations/san-jose/"
 
@@ -121,8 +121,9 @@ def test_chef_reads_but_does_not_write(staff_client, sj_chef):
     assert client.patch(SJ, {"buffer_minutes": 5}).status_code == 403
 
 
-def test_another_stations_manager_gets_404_not_403(staff_client, sac_manager, san_jose):
-    response = staff_client(sac_manager).patch(SJ, {"buffer_minutes": 5})
+@pytest.mark.parametrize("who", ["sac_manager", "sac_agent", "sac_chef"])
+def test_another_stations_staff_get_404_not_403(request, staff_client, san_jose, who):
+    response = staff_client(request.getfixturevalue(who)).patch(SJ, {"buffer_minutes": 5})
     assert_error(response, 404, "not_found")
     san_jose.refresh_from_db()
     assert san_jose.buffer_minutes == 60
@@ -130,7 +131,7 @@ def test_another_stations_manager_gets_404_not_403(staff_client, sac_manager, sa
 
 def test_owner_of_one_station_gets_404_for_the_other(staff_client, sacramento, san_jose):
     from stations.models import Membership, Role
-    from stations.tests.factories import UserFactory
+    from testing.factories import UserFactory
 
     sac_owner = UserFactory()
     Membership.objects.create(user=sac_owner, station=sacramento, role=Role.OWNER)
