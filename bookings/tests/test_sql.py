@@ -8,7 +8,7 @@ import pytest
 
 from bookings import notifications, services
 from bookings.models import Customer, Notification
-from bookings.tests.test_reminders import make_booking
+from testing.factories import make_booking
 
 pytestmark = pytest.mark.django_db
 
