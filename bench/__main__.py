@@ -290,7 +290,7 @@ def forget_waiting_events(env: dict) -> None:
     """The ack scenario stored thousands of events that no worker has seen; they are not part
     of the next measurement, so they leave the ledger first. Its drain is purged with the
     queue when the worker starts; its "a drain is on its way" flag would hold back new kicks
-    until it expires (payments.services.DRAIN_FLAG), so it goes too."""
+    until it expires (payments.ledger.DRAIN_FLAG), so it goes too."""
     with psycopg.connect(psycopg_conninfo(env["DATABASE_URL"]), autocommit=True) as conn:
         conn.execute("DELETE FROM payments_stripeevent WHERE outcome = 'pending'")
     redis.Redis.from_url(env["REDIS_URL"]).delete(

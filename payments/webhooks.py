@@ -10,7 +10,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from config.exceptions import error_body
-from payments import services, stripe_client
+from payments import ledger, stripe_client
 from payments.models import StripeEvent
 
 # What the ledger's columns hold; Stripe's ids and types are far shorter.
@@ -39,7 +39,7 @@ def stripe_webhook(request):
     ):
         return JsonResponse(error_body("invalid_event", "Not a Stripe event."), status=400)
     # The ledger keeps the body exactly as Stripe sent it (and signed it).
-    row_id = services.stripe_event_record(
+    row_id = ledger.stripe_event_record(
         event_id=event_id,
         event_type=event_type,
         livemode=bool(event["livemode"]) if "livemode" in event else False,

@@ -11,7 +11,7 @@ import pytest
 from django.core.cache import cache, caches
 from django.db import connection
 
-from payments import services
+from payments import ledger
 from payments import tasks as payment_tasks
 from payments.models import EventOutcome, StripeEvent
 
@@ -19,7 +19,7 @@ BELIEF = 0.3
 
 
 class Clock:
-    """Stands in for the `time` module of payments.services: a monotonic clock that moves only
+    """Stands in for the `time` module of payments.ledger: a monotonic clock that moves only
     when told, and a sleep that moves it (after an optional explicit signal), so no test waits
     for real time to pass and a loaded machine cannot make one too slow to prove anything."""
 
@@ -45,7 +45,7 @@ class Clock:
 def clock(monkeypatch):
     moved = Clock()
     monkeypatch.setattr(
-        services, "time", types.SimpleNamespace(monotonic=moved.monotonic, sleep=moved.sleep)
+        ledger, "time", types.SimpleNamespace(monotonic=moved.monotonic, sleep=moved.sleep)
     )
     return moved
 
@@ -53,15 +53,15 @@ def clock(monkeypatch):
 @pytest.fixture
 def kicks(monkeypatch, settings, clock):
     settings.STRIPE_DRAIN_BELIEF_SECONDS = BELIEF
-    monkeypatch.setattr(services._DrainBelief, "seen_at", None)
+    monkeypatch.setattr(ledger._DrainBelief, "seen_at", None)
     published = []
     monkeypatch.setattr(payment_tasks.drain_stripe_events, "delay", lambda: published.append(1))
-    cache.delete(services.DRAIN_FLAG)
+    cache.delete(ledger.DRAIN_FLAG)
     return published
 
 
 def record(event_id: str) -> int | None:
-    return services.stripe_event_record(
+    return ledger.stripe_event_record(
         event_id=event_id,
         event_type="customer.created",
         livemode=False,
@@ -105,14 +105,14 @@ def test_an_event_stored_on_a_stale_belief_is_still_applied(kicks, clock):
 
     def drain():
         try:
-            applied.append(services.stripe_events_drain())
+            applied.append(ledger.stripe_events_drain())
         finally:
             connection.close()
 
     worker = threading.Thread(target=drain)
     worker.start()
     assert clock.sleeping.wait(timeout=30), "the drain never lingered"  # it emptied the ledger
-    assert cache.get(services.DRAIN_FLAG) is None
+    assert cache.get(ledger.DRAIN_FLAG) is None
     assert StripeEvent.objects.get(event_id="evt_first").outcome == EventOutcome.IGNORED
     assert record("evt_late")  # no flag check: this process still believes
     assert clock.monotonic() - believed_at < BELIEF
@@ -129,6 +129,6 @@ def test_an_event_stored_on_a_stale_belief_is_still_applied(kicks, clock):
 def test_without_a_belief_every_event_checks_the_flag(kicks, settings):
     settings.STRIPE_DRAIN_BELIEF_SECONDS = 0
     assert record("evt_a")
-    cache.delete(services.DRAIN_FLAG)  # as a finished drain does
+    cache.delete(ledger.DRAIN_FLAG)  # as a finished drain does
     assert record("evt_b")
     assert kicks == [1, 1]

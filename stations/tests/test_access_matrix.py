@@ -33,7 +33,7 @@ from rest_framework.test import APIClient
 from bookings import services as booking_services
 from bookings.models import AddOn, Booking
 from bookings.tests.test_staff_api import make_booking
-from payments import services as payment_services
+from payments import intents as payment_intents
 from payments.models import StripeEvent
 from stations import services as station_services
 from stations import tenancy
@@ -190,8 +190,8 @@ def _bookings(w: World) -> dict:
 
 def _payments(w: World) -> dict:
     return {
-        "own": payment_services.payment_for_deposit(booking=w.booking(w.own, chef=w.kenji)),
-        "other": payment_services.payment_for_deposit(booking=w.booking(w.other)),
+        "own": payment_intents.payment_for_deposit(booking=w.booking(w.own, chef=w.kenji)),
+        "other": payment_intents.payment_for_deposit(booking=w.booking(w.other)),
     }
 
 

@@ -36,7 +36,7 @@ from bookings.models import Customer, PriceList
 from bookings.scheduling import local_today
 from bookings.services import booking_create
 from bookings.tests.factories import AddOnFactory
-from payments.services import payment_for_deposit
+from payments.intents import payment_for_deposit
 from stations import tenancy
 from stations.models import Chef, Membership, Role, Station, TimeOff
 from stations.tests.factories import (

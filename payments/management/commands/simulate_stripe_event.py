@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from bookings.models import Booking
-from payments import events, services
+from payments import events, intents
 from payments.models import PaymentKind
 
 TYPES = [
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         if booking is None:
             raise CommandError(f"No booking {opts['booking']}.")
         if opts["kind"] == PaymentKind.DEPOSIT:
-            payment = services.payment_for_deposit(booking=booking)
+            payment = intents.payment_for_deposit(booking=booking)
         else:
             payment = booking.payments.filter(kind=opts["kind"]).order_by("-created_at").first()
             if payment is None:
