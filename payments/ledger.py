@@ -32,7 +32,8 @@ from payments.models import FINAL_OUTCOMES, EventOutcome, Payment, StripeEvent
 
 logger = logging.getLogger(__name__)
 
-# The event types we apply (and ask Stripe for when reconciling); other types are acknowledged.
+# The event types we apply: the webhook stores only these (others are acknowledged and dropped),
+# reconciliation asks Stripe only for these.
 HANDLED_EVENTS = (
     "payment_intent.succeeded",
     "payment_intent.payment_failed",

@@ -523,11 +523,9 @@ def test_the_sweeper_picks_up_rows_the_broker_never_delivered(
         stripe_event(SUCCEEDED, payment), django_capture_on_commit_callbacks
     )
     age(stranded, 600)
-    just_in = record_without_enqueueing(
-        stripe_event("customer.created"), django_capture_on_commit_callbacks
-    )
+    just_in = record_without_enqueueing(stripe_event(SUCCEEDED), django_capture_on_commit_callbacks)
     given_up = record_without_enqueueing(
-        stripe_event("customer.created"), django_capture_on_commit_callbacks
+        stripe_event(SUCCEEDED), django_capture_on_commit_callbacks
     )
     StripeEvent.objects.filter(pk=given_up.pk).update(outcome=EventOutcome.FAILED, attempts=8)
     age(given_up, 600)
