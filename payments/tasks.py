@@ -69,7 +69,8 @@ def _soft_time_limit_raises(exc_type: type[BaseException]):
     time_limit=settings.STRIPE_DRAIN_TIME_LIMIT,
 )
 def drain_stripe_events(self) -> int:
-    """Apply the waiting ledger rows (kicked by the webhook once per burst of events).
+    """Apply the waiting ledger rows (queued when an event is stored, unless a drain is
+    already queued: payments.ledger).
 
     At its soft time limit the drain stops between two events (the one in flight rolls back
     and stays pending) and hands over to a new drain on the same queue with the same limits;

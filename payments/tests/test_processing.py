@@ -596,32 +596,3 @@ def test_a_balance_paid_after_cancellation_is_returned(
     assert any("refunded automatically" in note.reason for note in notes)
     balance.refresh_from_db()
     assert balance.amount_refunded_cents == balance.amount_cents  # returned, not kept
-
-
-def test_a_burst_of_events_kicks_one_drain_that_applies_them_all(
-    monkeypatch, db, django_capture_on_commit_callbacks
-):
-    from django.core.cache import cache
-
-    from payments import tasks as payment_tasks
-
-    kicks = []
-    monkeypatch.setattr(payment_tasks.drain_stripe_events, "delay", lambda: kicks.append(1))
-
-    def record(event_id):
-        with django_capture_on_commit_callbacks(execute=True):
-            return ledger.stripe_event_record(
-                event_id=event_id,
-                event_type="customer.created",
-                livemode=False,
-                payload={"id": event_id, "type": "customer.created"},
-            )
-
-    assert all(record(f"evt_burst{n}") for n in range(3))
-    assert kicks == [1]  # one publish for the burst; the flag covers the rest
-
-    assert ledger.stripe_events_drain() == 3
-    assert set(StripeEvent.objects.values_list("outcome", flat=True)) == {EventOutcome.IGNORED}
-    assert cache.get(ledger.DRAIN_FLAG) is None  # cleared when nothing was left
-    record("evt_burst9")
-    assert kicks == [1, 1]  # the next event kicks a new drain

@@ -56,7 +56,6 @@ def worker(fake_stripe, smtp, settings, tmp_path):
         STRIPE_API_BASE=fake_stripe.url,
         EMAIL_URL=f"smtp://{smtp.host}:{smtp.port}",
         NOTIFICATION_LEASE_SECONDS="3",
-        STRIPE_DRAIN_BELIEF_SECONDS="0",
     )
     process = WorkerProcess(env=env, log=tmp_path / "worker.log")
     _purge_broker()
