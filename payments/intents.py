@@ -180,7 +180,7 @@ def payment_charge_saved_card(*, booking: Booking) -> Payment | None:
     return _balance_payment(booking, due, card)
 
 
-# --- Withdrawing intents ------------------------------------------------------------------
+# --- Withdrawing intents ---------------------------------------------------------------------
 
 
 def payments_withdraw_stale(*, booking: Booking, keep: Payment | None = None) -> list[Payment]:

@@ -72,7 +72,7 @@ def stripe_event_record(
     return row[0]
 
 
-# --- Draining: applying what the webhook stored ---------------------------------------------
+# --- Draining: applying what the webhook stored ----------------------------------------------
 #
 # A stored event is applied by a *drain*: a task that applies every waiting row. One Redis flag,
 # DRAIN_QUEUED, says "a drain is queued and has not started yet":
@@ -215,7 +215,7 @@ def stripe_event_apply(*, event_row_id: int, skip_locked: bool = False) -> str:
 
 
 def _apply(row: StripeEvent, effects: facts.AfterCommit) -> str:
-    if row.type not in HANDLED_EVENTS:
+    if row.type not in HANDLED_EVENTS:  # stored before the webhook dropped other types
         return EventOutcome.IGNORED
     obj = row.payload.get("data", {}).get("object", {})
     intent_id = (
