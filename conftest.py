@@ -66,9 +66,6 @@ def pytest_report_header(config):
 @pytest.fixture(autouse=True)
 def _test_defaults(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # Every webhook event checks the drain flag, and a drain stops at once (no linger);
-    # payments/tests/test_drain.py tests the belief with its own value.
-    settings.STRIPE_DRAIN_BELIEF_SECONDS = 0
     # Each test counts rate limits and caches in a key space of its own on the shared Redis.
     caches = {name: dict(conf) for name, conf in settings.CACHES.items()}
     caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"

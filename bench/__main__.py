@@ -289,12 +289,12 @@ def run_scenarios(wrk: str, base: str, data: dict, args) -> dict:
 def forget_waiting_events(env: dict) -> None:
     """The ack scenario stored thousands of events that no worker has seen; they are not part
     of the next measurement, so they leave the ledger first. Its drain is purged with the
-    queue when the worker starts; its "a drain is on its way" flag would hold back new kicks
-    until it expires (payments.services.DRAIN_FLAG), so it goes too."""
+    queue when the worker starts; its "a drain is queued" flag would hold back new drains
+    until it expires (payments.ledger.DRAIN_QUEUED), so it goes too."""
     with psycopg.connect(psycopg_conninfo(env["DATABASE_URL"]), autocommit=True) as conn:
         conn.execute("DELETE FROM payments_stripeevent WHERE outcome = 'pending'")
     redis.Redis.from_url(env["REDIS_URL"]).delete(
-        f"{env['CACHE_KEY_PREFIX']}:1:stripe-events-drain-scheduled"
+        f"{env['CACHE_KEY_PREFIX']}:1:stripe-events-drain-queued"
     )
 
 
@@ -405,7 +405,7 @@ def run_drain(data: dict, env: dict, count: int = 10_000) -> dict:
             "(%s, 'payment_intent.succeeded', %s::jsonb, false, 'pending', '', 0, now())",
             [(json.loads(body)["id"], body) for body, _ in events],
         )
-    drain_env = {**env, "STRIPE_DRAIN_BELIEF_SECONDS": "0", "EMAIL_URL": "dummymail://"}
+    drain_env = {**env, "EMAIL_URL": "dummymail://"}
     done = subprocess.run(
         [sys.executable, "-m", "bench.drain"],
         cwd=ROOT,

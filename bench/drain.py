@@ -11,11 +11,11 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
 
-from payments import services  # noqa: E402
+from payments import ledger  # noqa: E402
 from payments.models import EventOutcome, StripeEvent  # noqa: E402
 
 waiting = StripeEvent.objects.filter(outcome=EventOutcome.PENDING).count()
 start = time.perf_counter()
-applied = services.stripe_events_drain()
+applied = ledger.stripe_events_drain()
 seconds = time.perf_counter() - start
 print(json.dumps({"waiting": waiting, "applied": applied, "seconds": round(seconds, 2)}))

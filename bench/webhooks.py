@@ -5,7 +5,7 @@ import random
 import secrets
 import time
 
-from payments.events import signature_header
+from payments.fake_events import signature_header
 
 
 def signed_events(

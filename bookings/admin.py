@@ -18,7 +18,8 @@ from bookings.models import (
 )
 from bookings.scheduling import local_today
 from config.exceptions import ApiError
-from payments import services as payments
+from payments import intents as payment_intents
+from payments import refunds as payment_refunds
 from payments import stripe_client
 from stations import tenancy
 from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
@@ -262,7 +263,7 @@ class BookingAdmin(StationScopedAdmin):
         self._run(
             request,
             queryset,
-            lambda b, actor: payments.booking_cancel_with_refund(
+            lambda b, actor: payment_refunds.booking_cancel_with_refund(
                 booking=b, actor=actor, reason="cancelled in the back office"
             ),
             "cancelled",
@@ -282,7 +283,7 @@ class BookingAdmin(StationScopedAdmin):
         self._run(
             request,
             queryset,
-            lambda b, actor: payments.payment_request_balance(booking=b, actor=actor),
+            lambda b, actor: payment_intents.payment_request_balance(booking=b, actor=actor),
             "sent a balance request",
         )
 

@@ -29,8 +29,9 @@ from bookings.models import (
 )
 from config.exceptions import Conflict
 from config.idempotency import idempotent
+from payments import intents as payment_intents
+from payments import refunds as payment_refunds
 from payments import selectors as payment_selectors
-from payments import services as payments
 from payments import stripe_client
 from stations import tenancy
 from stations.api import PublicEndpointMixin, StationScopedViewSet
@@ -111,7 +112,7 @@ def _create_booking(request, *, source: str, actor: services.Actor) -> Response:
     data.is_valid(raise_exception=True)
     v = data.validated_data
     claim = getattr(request, "idempotency", None)  # set under an Idempotency-Key
-    booking, token, payment = payments.booking_create_with_deposit(
+    booking, token, payment = payment_intents.booking_create_with_deposit(
         request_ref=claim.lookup if claim else "",
         manage_token=claim.secret_for("manage-token") if claim else None,
         station=v["station"],
@@ -142,7 +143,7 @@ def _customer_payment(booking: Booking) -> dict | None:
         and not booking.payments.filter(kind="deposit").exists()
     ):
         try:
-            payment = payments.payment_for_deposit(booking=booking)
+            payment = payment_intents.payment_for_deposit(booking=booking)
         except stripe_client.StripeError:
             payment = None
     return payment_selectors.payment_block(payment)
@@ -190,7 +191,7 @@ class BookingManageViewSet(PublicEndpointMixin, ViewSet):
         booking = self._booking(request, reference)
         data = s.CancelRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        booking, _, _ = payments.booking_cancel_with_refund(
+        booking, _, _ = payment_refunds.booking_cancel_with_refund(
             booking=booking, actor=services.CUSTOMER, reason=data.validated_data["reason"]
         )
         booking.refresh_from_db()
@@ -207,7 +208,7 @@ class BookingManageViewSet(PublicEndpointMixin, ViewSet):
         booking = self._booking(request, reference)
         data = s.RescheduleRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        booking, _ = payments.booking_reschedule_with_payments(
+        booking, _ = payment_refunds.booking_reschedule_with_payments(
             booking=booking, actor=services.CUSTOMER, **data.validated_data
         )
         booking.refresh_from_db()
@@ -275,7 +276,7 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
         actor = services.Actor.of(request.user)
         reason = data.validated_data["reason"]
         if to_status == BookingStatus.CANCELLED:
-            booking, _, _ = payments.booking_cancel_with_refund(
+            booking, _, _ = payment_refunds.booking_cancel_with_refund(
                 booking=booking,
                 actor=actor,
                 reason=reason,
@@ -313,7 +314,9 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
     def request_balance(self, request, pk=None):
         """Create a PaymentIntent for the balance due and send the customer the link."""
         booking = self.get_object()
-        payments.payment_request_balance(booking=booking, actor=services.Actor.of(request.user))
+        payment_intents.payment_request_balance(
+            booking=booking, actor=services.Actor.of(request.user)
+        )
         return Response(s.StaffBookingSerializer(booking).data)
 
     @extend_schema(request=s.ReassignSerializer, responses=s.StaffBookingSerializer)
@@ -336,7 +339,7 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
         booking = self.get_object()
         data = s.RescheduleRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        booking, _ = payments.booking_reschedule_with_payments(
+        booking, _ = payment_refunds.booking_reschedule_with_payments(
             booking=booking, actor=services.Actor.of(request.user), **data.validated_data
         )
         booking.refresh_from_db()

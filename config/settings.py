@@ -380,12 +380,6 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 # retried at most STRIPE_MAX_NETWORK_RETRIES times (the SDK's backoff, same idempotency key).
 STRIPE_TIMEOUT_SECONDS = _seconds("STRIPE_TIMEOUT_SECONDS", 20, most=300)
 STRIPE_MAX_NETWORK_RETRIES = _count("STRIPE_MAX_NETWORK_RETRIES", 2, most=5)
-# How long a web process trusts that a drain of webhook events is on its way before checking
-# again (payments.services._DrainBelief); 0 checks on every event, as eager tasks must (the
-# drain then runs inside the request, and would linger there).
-STRIPE_DRAIN_BELIEF_SECONDS = env.float(
-    "STRIPE_DRAIN_BELIEF_SECONDS", default=0 if CELERY_TASK_ALWAYS_EAGER else 0.5
-)
 if DEBUG and not STRIPE_WEBHOOK_SECRET:
     # Development only: lets `manage.py simulate_stripe_event` sign events out of the box.
     STRIPE_WEBHOOK_SECRET = "whsec_development_only"  # noqa: S105

@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from bookings import services as bookings
 from config.broker import enqueue
 from config.exceptions import ApiError
-from payments import services, stripe_client
+from payments import refunds, stripe_client
 from payments.models import Payment, Refund, StripeEvent
 from stations import tenancy
 from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
@@ -121,7 +121,7 @@ class PaymentAdmin(StationScopedAdmin):
             )
             key = f"admin-{request.user.pk}-{payment.pk}-{request.POST.get('refund_token', '')}"
             try:
-                services.payment_refund(
+                refunds.payment_refund(
                     payment=payment,
                     amount_cents=amount,
                     idempotency_key=key,

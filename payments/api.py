@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from bookings import services as bookings
 from config.serializers import ModelSerializer, Serializer
-from payments import services
+from payments import refunds
 from payments.models import Payment, PaymentStatus, Refund
 from stations import tenancy
 from stations.api import StationScopedViewSet
@@ -105,7 +105,7 @@ class StaffPaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
         data = RefundRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key") or uuid.uuid4().hex
-        services.payment_refund(
+        refunds.payment_refund(
             payment=payment,
             amount_cents=data.validated_data.get("amount_cents", payment.refundable_cents),
             idempotency_key=f"staff-{request.user.pk}-{key}"[:255],

@@ -13,7 +13,7 @@ from django.db import connection
 
 from bookings.models import Booking
 from config.exceptions import ApiError
-from payments import services, stripe_client
+from payments import intents, ledger, refunds, selectors, stripe_client
 from payments.models import Payment, Refund, StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def process_stripe_event(self, event_row_id: int) -> str:
     processed row is skipped)."""
     if not StripeEvent.objects.filter(pk=event_row_id).exists():
         return "gone"
-    return services.stripe_event_apply(event_row_id=event_row_id)
+    return ledger.stripe_event_apply(event_row_id=event_row_id)
 
 
 class _DrainTimeUp(KeyboardInterrupt):
@@ -69,14 +69,15 @@ def _soft_time_limit_raises(exc_type: type[BaseException]):
     time_limit=settings.STRIPE_DRAIN_TIME_LIMIT,
 )
 def drain_stripe_events(self) -> int:
-    """Apply the waiting ledger rows (kicked by the webhook once per burst of events).
+    """Apply the waiting ledger rows (queued when an event is stored, unless a drain is
+    already queued: payments.ledger).
 
     At its soft time limit the drain stops between two events (the one in flight rolls back
     and stays pending) and hands over to a new drain on the same queue with the same limits;
     the sweeper re-enqueues anything a lost hand-over leaves behind. No event is lost."""
     try:
         with _soft_time_limit_raises(_DrainTimeUp):
-            return services.stripe_events_drain()
+            return ledger.stripe_events_drain()
     except (_DrainTimeUp, SoftTimeLimitExceeded):
         if not connection.in_atomic_block:
             connection.close()  # interrupted mid-statement: start the next task afresh
@@ -96,16 +97,16 @@ def sweep_stripe_events() -> int:
     """Re-enqueue ledger rows still waiting (the broker was down when they arrived) or failed
     with attempts left, resend refunds Stripe never accepted, and withdraw the open
     PaymentIntents of bookings that ended (expired holds) (beat: every minute)."""
-    stuck = services.stripe_events_stuck()
+    stuck = selectors.stripe_events_stuck()
     for row_id in stuck:
         process_stripe_event.delay(row_id)
-    for refund_id in services.refunds_unsent():
+    for refund_id in selectors.refunds_unsent():
         send_refund.delay(refund_id)
-    for booking in Booking.objects.filter(pk__in=services.bookings_with_stale_open_payments()):
-        services.payments_withdraw_open(booking=booking)
-    for payment in Payment.objects.filter(pk__in=services.payments_to_return()):
+    for booking in Booking.objects.filter(pk__in=selectors.bookings_with_stale_open_payments()):
+        intents.payments_withdraw_open(booking=booking)
+    for payment in Payment.objects.filter(pk__in=selectors.payments_to_return()):
         try:
-            services.payment_return(payment=payment)
+            refunds.payment_return(payment=payment)
         except (ApiError, stripe_client.StripeError):
             logger.warning("late payment %s not returned yet", payment.pk, exc_info=True)
     return len(stuck)
@@ -121,7 +122,7 @@ def sweep_stripe_events() -> int:
 def send_refund(refund_id: int) -> None:
     refund = Refund.objects.select_related("payment").filter(pk=refund_id).first()
     if refund is not None:
-        services.refund_send(refund=refund)
+        refunds.refund_send(refund=refund)
 
 
 @shared_task(
@@ -135,13 +136,13 @@ def charge_balance(booking_id: int) -> None:
     """Charge one booking's balance to its saved card (same key on retry: one intent)."""
     booking = Booking.objects.select_related("station", "customer").filter(pk=booking_id).first()
     if booking is not None:
-        services.payment_charge_saved_card(booking=booking)
+        intents.payment_charge_saved_card(booking=booking)
 
 
 @shared_task(ignore_result=True)
 def charge_due_balances() -> int:
     """Beat (hourly): enqueue the automatic balance charges that are due."""
-    due = services.bookings_due_for_autocharge()
+    due = selectors.bookings_due_for_autocharge()
     for booking_id in due:
         charge_balance.delay(booking_id)
     return len(due)

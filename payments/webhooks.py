@@ -2,15 +2,17 @@
 POST /api/v1/webhooks/stripe: verify, store once, enqueue, answer 200 — in milliseconds.
 
 Nothing is stored unless the Stripe-Signature header verifies for the raw body (HMAC-SHA256,
-300 s tolerance, via stripe.Webhook.construct_event). Every verified event is stored under its
-id (a redelivery is acknowledged and changes nothing); the work happens in a task.
+300 s tolerance, via stripe.Webhook.construct_event). A verified event of a type we handle
+(payments.ledger.HANDLED_EVENTS) is stored under its id (a redelivery is acknowledged and
+changes nothing) and the work happens in a task; any other type is acknowledged and not stored
+(DESIGN.md §8: accept only the types handled).
 """
 
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from config.exceptions import error_body
-from payments import services, stripe_client
+from payments import ledger, stripe_client
 from payments.models import StripeEvent
 
 # What the ledger's columns hold; Stripe's ids and types are far shorter.
@@ -38,8 +40,10 @@ def stripe_webhook(request):
         and 0 < len(event_type) <= EVENT_TYPE_MAX
     ):
         return JsonResponse(error_body("invalid_event", "Not a Stripe event."), status=400)
+    if event_type not in ledger.HANDLED_EVENTS:
+        return JsonResponse({"received": True, "ignored": True})
     # The ledger keeps the body exactly as Stripe sent it (and signed it).
-    row_id = services.stripe_event_record(
+    row_id = ledger.stripe_event_record(
         event_id=event_id,
         event_type=event_type,
         livemode=bool(event["livemode"]) if "livemode" in event else False,

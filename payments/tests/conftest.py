@@ -4,7 +4,7 @@ Payments test fixtures.
 - Stripe's documented event format: the samples of shared/samples/stripe_*.json, stored here so
   the suite needs nothing outside the repository, and `stripe_event` to build one about a
   payment with a fresh event id.
-- `sign`: Stripe's signature scheme written out independently of payments/events.py
+- `sign`: Stripe's signature scheme written out independently of payments/fake_events.py
   (`t=<ts>,v1=<hex HMAC-SHA256 of "<ts>.<raw body>">`), so a mistake there can't hide here.
 - `webhook`: posts signed events to POST /api/v1/webhooks/stripe and runs what the request
   queued on commit (Celery is eager in tests), as a real broker would right after;

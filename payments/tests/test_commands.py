@@ -16,7 +16,7 @@ import stripe
 from django.core.management import CommandError, call_command
 
 from bookings.models import BookingStatus
-from payments import services
+from payments import ledger
 from payments.models import EventOutcome, Payment, PaymentStatus, StripeEvent
 from payments.tests.conftest import WEBHOOK, deposit_of, stripe_signature
 
@@ -383,7 +383,7 @@ def test_reconcile_retries_a_ledger_row_that_failed(
 ):
     _, pay, events = missed
     succeeded = events[3]
-    services.stripe_event_record(
+    ledger.stripe_event_record(
         event_id=succeeded["id"], event_type=succeeded["type"], livemode=False, payload=succeeded
     )
     StripeEvent.objects.filter(event_id=succeeded["id"]).update(

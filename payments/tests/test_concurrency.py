@@ -138,10 +138,10 @@ def test_a_refund_and_an_event_on_two_payments_of_one_booking_keep_its_sums(
     """Each transaction writes the booking's sums of all its payments: with the booking row
     locked before they are read, neither overwrites the other's change with a stale sum."""
     from bookings import services as booking_services
-    from payments import services
+    from payments import intents
 
     settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "staff": "10000/min"}
-    balance = services.payment_request_balance(
+    balance = intents.payment_request_balance(
         booking=paid_booking, actor=booking_services.Actor.of(sj_manager)
     )
     deposit = deposit_of(paid_booking)

@@ -1,134 +1,213 @@
 """
-The drain of webhook events: one Celery publish per burst, and a web process that has just seen
-the drain flag does not check it again for STRIPE_DRAIN_BELIEF_SECONDS. What must hold: no
-event is left waiting because a process believed a drain was on its way when it had stopped.
+The drain of webhook events (payments.ledger): a Redis flag says "a drain is queued and has not
+started"; a stored event publishes a drain only when the flag was not set, and a drain clears it
+before its first look at the ledger.
+
+What must hold: the webhook's ack stores the row and checks the flag, nothing more (one publish
+per burst); and no event is left waiting for a drain that has already looked, in any order of
+the two sides' steps. The orders are played step by step with explicit signals: nothing here
+waits for time to pass.
 """
 
+import itertools
+import socket
 import threading
-import types
 
+import psycopg
 import pytest
-from django.core.cache import cache, caches
-from django.db import connection
+from django.core.cache import caches
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
-from payments import services
+from config.tests.worker import database_url_for_tests
+from payments import ledger, selectors
 from payments import tasks as payment_tasks
 from payments.models import EventOutcome, StripeEvent
+from payments.tests.conftest import WEBHOOK, build_stripe_event, encode, stripe_signature
 
-BELIEF = 0.3
+pytestmark = pytest.mark.django_db(transaction=True)
 
-
-class Clock:
-    """Stands in for the `time` module of payments.services: a monotonic clock that moves only
-    when told, and a sleep that moves it (after an optional explicit signal), so no test waits
-    for real time to pass and a loaded machine cannot make one too slow to prove anything."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeping = threading.Event()  # set when a sleep starts
-        self.wake = threading.Event()  # the test lets the sleep end
-        self.wake.set()
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeping.set()
-        assert self.wake.wait(timeout=30), "the test never let the sleep end"
-        self.now += seconds
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+# Guards against a test that hangs; no step waits for time to pass.
+STEP_TIMEOUT = 30
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    moved = Clock()
-    monkeypatch.setattr(
-        services, "time", types.SimpleNamespace(monotonic=moved.monotonic, sleep=moved.sleep)
-    )
-    return moved
+def published(monkeypatch):
+    """The drains published (to the broker, as `config.broker.enqueue` does), not run."""
+    drains = []
+    monkeypatch.setattr(payment_tasks.drain_stripe_events, "delay", lambda: drains.append(1))
+    return drains
 
 
 @pytest.fixture
-def kicks(monkeypatch, settings, clock):
-    settings.STRIPE_DRAIN_BELIEF_SECONDS = BELIEF
-    monkeypatch.setattr(services._DrainBelief, "seen_at", None)
-    published = []
-    monkeypatch.setattr(payment_tasks.drain_stripe_events, "delay", lambda: published.append(1))
-    cache.delete(services.DRAIN_FLAG)
-    return published
-
-
-def record(event_id: str) -> int | None:
-    return services.stripe_event_record(
-        event_id=event_id,
-        event_type="customer.created",
-        livemode=False,
-        payload={"id": event_id, "type": "customer.created"},
-    )
-
-
-@pytest.mark.django_db(transaction=True)
-def test_within_the_belief_events_skip_the_flag_check(kicks, clock, monkeypatch):
-    checks = []
+def flag_checks(monkeypatch):
+    """The keys the ledger asked Redis to SET NX."""
     backend = caches["default"]
     add = backend.add
+    keys = []
 
-    def counting_add(*args, **kwargs):
-        checks.append(args[0])
-        return add(*args, **kwargs)
+    def counting_add(key, *args, **kwargs):
+        keys.append(key)
+        return add(key, *args, **kwargs)
 
     monkeypatch.setattr(backend, "add", counting_add)
-    for n in range(5):
-        assert record(f"evt_belief{n}")
-    assert (len(checks), kicks) == (1, [1])  # one flag check and one publish for the burst
-
-    clock.advance(BELIEF + 0.05)
-    assert record("evt_belief_after")
-    assert (len(checks), kicks) == (2, [1])  # checked again; the flag is still set: no publish
+    return keys
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_event_stored_on_a_stale_belief_is_still_applied(kicks, clock):
-    """The drain clears its flag and stops; meanwhile a process that saw the flag just before
-    stores an event without checking. The drain's last look, after the belief has run out,
-    applies it. The drain's linger is held (explicit signals) until the late event is stored;
-    the clock stands still meanwhile, so the event is stored within the belief however slowly
-    the machine runs."""
-    assert record("evt_first")  # sets the flag and this process's belief
-    believed_at = clock.monotonic()
-    assert kicks == [1]
-    clock.wake.clear()
+def an_event() -> dict:
+    """A handled event about a PaymentIntent that is not ours: applied as "ignored"."""
+    return build_stripe_event("payment_intent.succeeded")
 
-    applied = []
+
+def post(client: Client, event: dict, settings) -> None:
+    body = encode(event)
+    response = client.post(
+        WEBHOOK,
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=stripe_signature(body, settings.STRIPE_WEBHOOK_SECRET),
+    )
+    assert response.status_code == 200, response.content
+
+
+def record(event: dict) -> int:
+    row_id = ledger.stripe_event_record(
+        event_id=event["id"], event_type=event["type"], livemode=False, payload=event
+    )
+    assert row_id is not None
+    return row_id
+
+
+def outcome(row_id: int) -> str:
+    return StripeEvent.objects.get(pk=row_id).outcome
+
+
+def test_the_ack_stores_the_row_and_checks_the_flag_and_a_burst_publishes_one_drain(
+    published, flag_checks, settings
+):
+    client = Client()
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(5):
+            post(client, an_event(), settings)
+
+    # Per event: one INSERT and one SET NX. One publish for the whole burst.
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"] * 5
+    assert len(flag_checks) == 5
+    assert published == [1]
+
+    assert ledger.stripe_events_drain() == 5
+    assert set(StripeEvent.objects.values_list("outcome", flat=True)) == {EventOutcome.IGNORED}
+    post(client, an_event(), settings)
+    assert published == [1, 1]  # the drain has started: the next event queues another
+
+
+# The drain's two steps and the event's two steps, in every order each side allows.
+ORDERS = [
+    order
+    for order in itertools.permutations(["commit", "kick", "clear", "walk"])
+    if order.index("commit") < order.index("kick") and order.index("clear") < order.index("walk")
+]
+
+
+@pytest.mark.parametrize("order", ORDERS, ids="-".join)
+def test_no_event_waits_for_a_drain_that_has_already_looked(order, published, monkeypatch):
+    """A drain is queued (the flag is set). Its steps: *clear* the flag, then *walk* the
+    ledger applying what waits. An event's steps: its row *commits*, then its on-commit
+    *kick* runs. Whatever the order, the event is applied by this drain or queues another;
+    and a kick that comes before the drain has started queues nothing."""
+    record(an_event())  # the event that queued the drain under test
+    assert published == [1]
+
+    cleared, walk = threading.Event(), threading.Event()
+    clear_flag = ledger._drain_starts
+
+    def clear_then_wait():
+        clear_flag()
+        cleared.set()
+        assert walk.wait(STEP_TIMEOUT), "the test never let the drain walk"
+
+    monkeypatch.setattr(ledger, "_drain_starts", clear_then_wait)
 
     def drain():
         try:
-            applied.append(services.stripe_events_drain())
+            ledger.stripe_events_drain()
         finally:
             connection.close()
 
     worker = threading.Thread(target=drain)
-    worker.start()
-    assert clock.sleeping.wait(timeout=30), "the drain never lingered"  # it emptied the ledger
-    assert cache.get(services.DRAIN_FLAG) is None
-    assert StripeEvent.objects.get(event_id="evt_first").outcome == EventOutcome.IGNORED
-    assert record("evt_late")  # no flag check: this process still believes
-    assert clock.monotonic() - believed_at < BELIEF
-    assert kicks == [1]
-    clock.wake.set()  # the linger ends; the drain looks once more
-    worker.join(timeout=30)
-    assert not worker.is_alive()
+    kicks = []
+    row_id = None
+    for step in order:
+        if step == "clear":
+            worker.start()
+            assert cleared.wait(STEP_TIMEOUT), "the drain never started"
+        elif step == "walk":
+            walk.set()
+            worker.join(STEP_TIMEOUT)
+            assert not worker.is_alive()
+        elif step == "commit":
+            # The row commits now; its on-commit kick is held back until the "kick" step.
+            with monkeypatch.context() as held:
+                held.setattr(transaction, "on_commit", lambda func, *a, **kw: kicks.append(func))
+                row_id = record(an_event())
+        elif step == "kick":
+            (kick,) = kicks
+            kick()
 
-    assert applied == [2]
-    assert StripeEvent.objects.get(event_id="evt_late").outcome == EventOutcome.IGNORED
+    applied_by_this_drain = outcome(row_id) == EventOutcome.IGNORED
+    queued_another = len(published) == 2
+    assert applied_by_this_drain == (order.index("commit") < order.index("walk"))
+    assert queued_another == (order.index("kick") > order.index("clear"))
+    assert applied_by_this_drain or queued_another
+    if queued_another:
+        ledger.stripe_events_drain()  # what the drain it queued does
+        assert outcome(row_id) == EventOutcome.IGNORED
 
 
-@pytest.mark.django_db(transaction=True)
-def test_without_a_belief_every_event_checks_the_flag(kicks, settings):
-    settings.STRIPE_DRAIN_BELIEF_SECONDS = 0
-    assert record("evt_a")
-    cache.delete(services.DRAIN_FLAG)  # as a finished drain does
-    assert record("evt_b")
-    assert kicks == [1, 1]
+def test_a_row_another_worker_holds_is_left_to_it_and_the_drain_ends(published):
+    held, free = record(an_event()), record(an_event())
+    url = database_url_for_tests().replace("postgres://", "postgresql://")
+    with psycopg.connect(url) as other_worker:
+        other_worker.execute("SELECT 1 FROM payments_stripeevent WHERE id = %s FOR UPDATE", [held])
+        assert ledger.stripe_events_drain() == 1  # it does not wait for the held row
+        assert (outcome(held), outcome(free)) == (EventOutcome.PENDING, EventOutcome.IGNORED)
+    assert ledger.stripe_events_drain() == 1
+    assert outcome(held) == EventOutcome.IGNORED
+
+
+def test_with_the_broker_down_the_next_event_tries_again(monkeypatch, flag_checks):
+    attempts = []
+
+    def broker_down(task, *args, **options):
+        attempts.append(task.name)
+        return False
+
+    monkeypatch.setattr(ledger, "enqueue", broker_down)
+    first, second = record(an_event()), record(an_event())
+
+    assert attempts == ["payments.tasks.drain_stripe_events"] * 2  # no flag left behind
+    assert (outcome(first), outcome(second)) == (EventOutcome.PENDING, EventOutcome.PENDING)
+    # Left for the sweeper, once they are older than its grace.
+    assert {first, second} <= set(selectors.stripe_events_stuck(older_than_seconds=-60))
+
+
+@pytest.fixture
+def dead_cache(settings):
+    """The cache pointed at a loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    caches_conf = {name: dict(conf) for name, conf in settings.CACHES.items()}
+    caches_conf["default"] = {
+        "BACKEND": "config.cache.RedisCache",
+        "LOCATION": f"redis://127.0.0.1:{port}/0",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+    settings.CACHES = caches_conf
+
+
+def test_with_the_cache_down_every_event_queues_a_drain(dead_cache, published):
+    record(an_event())
+    record(an_event())
+    assert published == [1, 1]  # nobody can tell whether a drain is queued: each queues one

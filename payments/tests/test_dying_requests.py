@@ -17,7 +17,7 @@ from bookings.models import Booking, BookingStatus
 from bookings.tests.helpers import booking_payload, next_weekday
 from config.tests.live import post_json
 from config.tests.processes import wait_until
-from payments import services
+from payments import intents, ledger
 from payments.models import PaymentKind, Refund
 from payments.tests.conftest import (
     BOOKINGS,
@@ -105,7 +105,7 @@ def test_a_payment_landing_during_a_cancellation_is_not_kept(
 ):
     """The customer cancels 10 days out (everything refunded) while the balance payment
     commits between the terms and the status change: the balance is not kept."""
-    balance = services.payment_request_balance(
+    balance = intents.payment_request_balance(
         booking=paid_booking, actor=booking_services.Actor.of(sj_manager)
     )
     event = encode(build_stripe_event(SUCCEEDED, balance))
@@ -216,7 +216,7 @@ def test_the_sweeper_returns_late_money_whose_refund_was_lost(
         format="json",
         HTTP_X_BOOKING_TOKEN=deposit_booking.created["manage_token"],
     )
-    monkeypatch.setattr(services, "_return_quietly", lambda payment_id: None)
+    monkeypatch.setattr(ledger, "_return_quietly", lambda payment_id: None)
     apply_event(stripe_event(SUCCEEDED, deposit_of(deposit_booking)))
     deposit = deposit_of(deposit_booking)
     assert (deposit.to_return, deposit.amount_refunded_cents) == (True, 0)

@@ -44,8 +44,7 @@ from rest_framework.test import APIClient
 
 from bookings import services as booking_services
 from bookings.models import CALLED_OFF_STATUSES, Booking, BookingStatus
-from payments import events as stripe_events
-from payments import selectors
+from payments import fake_events, selectors
 from payments.models import Payment, PaymentKind, Refund, RefundStatus
 from payments.tasks import charge_balance, sweep_stripe_events
 
@@ -120,9 +119,9 @@ class MoneyMachine(RuleBasedStateMachine):
         return self.now >= self.booking().starts_at
 
     def deliver(self, event: dict):
-        body = stripe_events.encode(event)
+        body = fake_events.encode(event)
         with self.at_now():
-            signature = stripe_events.signature_header(body, self.webhook_secret)
+            signature = fake_events.signature_header(body, self.webhook_secret)
         client = APIClient()
         with self.at_now(), TestCase.captureOnCommitCallbacks(execute=True):
             response = client.post(
@@ -171,7 +170,7 @@ class MoneyMachine(RuleBasedStateMachine):
         if intent is None or intent["status"] in ("succeeded", "canceled"):
             return
         intent.update(status="succeeded", amount_received=intent["amount"])
-        event = stripe_events.build_event("payment_intent.succeeded", self.payment(intent_id))
+        event = fake_events.build_event("payment_intent.succeeded", self.payment(intent_id))
         if save_card:
             event["data"]["object"].update(customer="cus_saved", payment_method="pm_saved")
         self.queued.append(event)
@@ -262,7 +261,7 @@ class MoneyMachine(RuleBasedStateMachine):
         ]
         if ours:
             intent = data.draw(st.sampled_from(ours))
-            event = stripe_events.build_event(
+            event = fake_events.build_event(
                 "payment_intent.payment_failed", self.payment(intent["id"])
             )
             self.queued.append(event)
@@ -272,7 +271,7 @@ class MoneyMachine(RuleBasedStateMachine):
         """charge.refunded, with the cumulative amount refunded at Stripe, per paid intent."""
         for intent_id, refunded in self.refunded_at_stripe().items():
             payment = self.payment(intent_id)
-            event = stripe_events.build_event("charge.refunded", payment, amount_cents=refunded)
+            event = fake_events.build_event("charge.refunded", payment, amount_cents=refunded)
             self.queued.append(event)
 
     @precondition(lambda self: self.queued)
@@ -309,7 +308,7 @@ class MoneyMachine(RuleBasedStateMachine):
         for payment in self.booking().payments.filter(off_session=True):
             intent = self.fake.intents[payment.stripe_payment_intent_id]
             if intent["status"] == "succeeded" and not payment.succeeded:
-                event = stripe_events.build_event("payment_intent.succeeded", payment)
+                event = fake_events.build_event("payment_intent.succeeded", payment)
                 self.queued.append(event)
 
     # --- what must always hold ----------------------------------------------------------------

@@ -12,9 +12,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 
+from bookings import services as booking_services
 from bookings.models import BookingEvent, BookingStatus
 from bookings.tests.helpers import future_date, next_weekday
-from payments import services
+from payments import intents, stripe_client
 from payments.models import PaymentKind, PaymentStatus, Refund, RefundStatus
 from payments.tasks import charge_balance
 from payments.tests.conftest import deposit_of
@@ -72,8 +73,8 @@ def deposit_paid(book, san_jose, saturday, apply_event, stripe_event):
 @pytest.fixture
 def fully_paid(deposit_paid, apply_event, stripe_event, owner):
     """The same booking with its balance (77,400) requested and paid: paid = total."""
-    balance = services.payment_request_balance(
-        booking=deposit_paid, actor=services.bookings.Actor.of(owner)
+    balance = intents.payment_request_balance(
+        booking=deposit_paid, actor=booking_services.Actor.of(owner)
     )
     pay(apply_event, stripe_event, balance)
     deposit_paid.refresh_from_db()
@@ -216,8 +217,8 @@ def test_a_stale_intent_is_not_offered_even_before_it_is_withdrawn(
     deposit_paid, api_client, apply_event, stripe_event, owner
 ):
     """The selector itself refuses an intent above the balance (the withdrawal may lag)."""
-    balance = services.payment_request_balance(
-        booking=deposit_paid, actor=services.bookings.Actor.of(owner)
+    balance = intents.payment_request_balance(
+        booking=deposit_paid, actor=booking_services.Actor.of(owner)
     )
     deposit_paid.__class__.objects.filter(pk=deposit_paid.pk).update(total_cents=20_000)
 
@@ -248,9 +249,9 @@ def test_a_credit_stripe_refuses_to_refund_is_shown_as_owed(
     fully_paid, tuesday_after, staff_client, owner, monkeypatch
 ):
     def refuse(**kwargs):
-        raise services.stripe_client.StripeRejected("charge disputed")
+        raise stripe_client.StripeRejected("charge disputed")
 
-    monkeypatch.setattr(services.stripe_client, "create_refund", refuse)
+    monkeypatch.setattr(stripe_client, "create_refund", refuse)
     body = {"event_date": tuesday_after.isoformat(), "start_time": "17:00"}
 
     response = staff(staff_client, owner, f"bookings/{fully_paid.pk}/reschedule", body)

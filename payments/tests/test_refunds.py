@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from bookings import services as bookings_services
 from bookings.models import BookingStatus
-from payments import services as payment_services
+from payments import selectors as payment_selectors
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from payments.tests.conftest import BOOKINGS, deposit_of
 
@@ -416,7 +416,7 @@ def test_a_deposit_paid_after_the_booking_ended_is_returned_not_kept(
     assert not [m for m in mailoutbox if "is booked" in m.subject]
     assert [m for m in mailoutbox if "being refunded" in m.subject]
     # The sweeper finds nothing more to return, whatever happens to the event again.
-    assert payment_services.payments_to_return() == []
+    assert payment_selectors.payments_to_return() == []
 
 
 def test_the_sweeper_withdraws_what_an_expired_booking_still_offered(deposit_booking):

@@ -249,7 +249,7 @@ def test_the_ledger_row_shows_its_payload_and_outcome(paid_booking, manager_brow
 def test_the_ledger_is_scoped_and_unmatched_rows_are_for_superusers(
     two_stations, apply_event, stripe_event, client, sac_manager, superuser
 ):
-    unmatched = apply_event(stripe_event("customer.created"))
+    unmatched = apply_event(stripe_event("payment_intent.succeeded"))  # an intent not ours
     client.force_login(sac_manager)
 
     listed = client.get(reverse("admin:payments_stripeevent_changelist")).content.decode()

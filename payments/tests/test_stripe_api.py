@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from bookings.models import BookingStatus
 from config.celery import app as celery_app
-from payments import services, stripe_client
+from payments import intents, stripe_client
 from payments.models import Payment, PaymentKind, PaymentStatus, Refund, RefundStatus
 from payments.tasks import charge_balance, charge_due_balances, sweep_stripe_events
 from payments.tests.conftest import BOOKINGS, deposit_of
@@ -63,7 +63,7 @@ def test_booking_create_makes_one_payment_intent_with_a_key_from_our_ids(
     assert (payment.stripe_payment_intent_id, payment.offline) == (intent["id"], False)
 
     # Asking again (a retried request, the customer's link) makes no second intent.
-    assert services.payment_for_deposit(booking=booking) == payment
+    assert intents.payment_for_deposit(booking=booking) == payment
     assert len(fake_stripe.posts(INTENTS)) == 1
     assert Payment.objects.count() == 1
 

@@ -56,7 +56,6 @@ def worker(fake_stripe, smtp, settings, tmp_path):
         STRIPE_API_BASE=fake_stripe.url,
         EMAIL_URL=f"smtp://{smtp.host}:{smtp.port}",
         NOTIFICATION_LEASE_SECONDS="3",
-        STRIPE_DRAIN_BELIEF_SECONDS="0",
     )
     process = WorkerProcess(env=env, log=tmp_path / "worker.log")
     _purge_broker()
@@ -295,9 +294,9 @@ def test_killed_after_stripe_refunded_late_money_it_is_refunded_once(
     """Money paid to cancelled bookings is returned by the sweeper; the worker dies right after
     Stripe made each refund, before it was recorded: the retry (same key) gets the same
     refund, so each customer is refunded once, in full."""
-    from payments import services
+    from payments import ledger
 
-    monkeypatch.setattr(services, "_return_quietly", lambda payment_id: None)  # lost after commit
+    monkeypatch.setattr(ledger, "_return_quietly", lambda payment_id: None)  # lost after commit
     cancelled = []
     for n in range(3):
         booking = book(san_jose, days=next_weekday(san_jose, 2) + 7 * n, n=n)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from payments import services, stripe_client
+from payments import ledger, stripe_client
 from payments.models import FINAL_OUTCOMES, EventOutcome, Payment, StripeEvent
 
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Done: {changed} change(s) applied."))
 
     def _apply(self, event: dict, label: str) -> int:
-        row_id = services.stripe_event_record(
+        row_id = ledger.stripe_event_record(
             event_id=event["id"],
             event_type=event["type"],
             livemode=bool(event.get("livemode")),
@@ -44,13 +44,13 @@ class Command(BaseCommand):
             if row.outcome in FINAL_OUTCOMES:
                 return 0
             row_id = row.pk
-        outcome = services.stripe_event_apply(event_row_id=row_id)
+        outcome = ledger.stripe_event_apply(event_row_id=row_id)
         self.stdout.write(f"  {label}: {event['type']} {event['id']} -> {outcome}")
         return int(outcome == EventOutcome.PROCESSED)
 
     def _events(self, since_ts: int) -> int:
         changed = 0
-        for event in stripe_client.list_events(since=since_ts, types=list(services.HANDLED_EVENTS)):
+        for event in stripe_client.list_events(since=since_ts, types=list(ledger.HANDLED_EVENTS)):
             changed += self._apply(event, "event")
         return changed
 

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from bookings.models import Booking
-from payments import events, services
+from payments import fake_events, intents
 from payments.models import PaymentKind
 
 TYPES = [
@@ -42,13 +42,13 @@ class Command(BaseCommand):
         if booking is None:
             raise CommandError(f"No booking {opts['booking']}.")
         if opts["kind"] == PaymentKind.DEPOSIT:
-            payment = services.payment_for_deposit(booking=booking)
+            payment = intents.payment_for_deposit(booking=booking)
         else:
             payment = booking.payments.filter(kind=opts["kind"]).order_by("-created_at").first()
             if payment is None:
                 raise CommandError("That booking has no balance payment; request one first.")
-        event = events.build_event(opts["type"], payment, amount_cents=opts["amount"])
-        payload = events.encode(event)
+        event = fake_events.build_event(opts["type"], payment, amount_cents=opts["amount"])
+        payload = fake_events.encode(event)
         url = opts["url"] or f"{settings.PUBLIC_BASE_URL}/api/v1/webhooks/stripe"
         request = urllib.request.Request(
             url,
@@ -56,7 +56,7 @@ class Command(BaseCommand):
             method="POST",
             headers={
                 "Content-Type": "application/json",
-                "Stripe-Signature": events.signature_header(
+                "Stripe-Signature": fake_events.signature_header(
                     payload, settings.STRIPE_WEBHOOK_SECRET
                 ),
             },

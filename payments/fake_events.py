@@ -1,7 +1,9 @@
 """
-Stripe-format events for our payments, and Stripe's signature scheme: used by
-`simulate_stripe_event` (offline mode plays Stripe's part) and by reconciliation.
-The shapes follow Stripe's documented event objects (see shared/samples/).
+Fake Stripe events: Stripe-format events about our payments, signed with Stripe's signature
+scheme, for when Stripe is not there to send them. Used by `manage.py simulate_stripe_event`
+(offline mode plays Stripe's part), by tests and by the bench's event generator; never by the
+code that receives or applies real events. The shapes follow Stripe's documented event objects
+(see shared/samples/).
 """
 
 from __future__ import annotations
