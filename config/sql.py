@@ -20,7 +20,7 @@ built once at import from these helpers:
   the statement does not write raises ImproperlyConfigured at import. Statements with an
   Insert use named parameters: run them with `{**params, **insert.defaults()}`.
 
-For example (payments' event ledger, when it moves to payments/sql.py):
+For example (payments/sql.py, the event ledger's one statement):
 
     _event = Table(StripeEvent)
     NEW_STRIPE_EVENT = Insert(StripeEvent, {

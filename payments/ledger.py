@@ -25,7 +25,7 @@ from bookings.models import Booking
 from config.broker import enqueue
 from config.cache import fail_soft
 from config.db import savepoint_if_in_transaction
-from payments import facts, intents, refunds
+from payments import facts, intents, refunds, sql
 from payments.models import FINAL_OUTCOMES, EventOutcome, Payment, StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -50,21 +50,22 @@ def stripe_event_record(
     is enqueued when the row commits."""
     if not isinstance(payload, str):
         payload = json.dumps(payload)
-    sql = (
-        "INSERT INTO payments_stripeevent "
-        "(event_id, type, payload, livemode, outcome, error, attempts, received_at) "
-        "VALUES (%s, %s, %s::jsonb, %s, %s, '', 0, now()) "
-        "ON CONFLICT (event_id) DO NOTHING RETURNING id"
-    )
-    params = [event_id, event_type, payload, livemode, EventOutcome.PENDING]
+    params = {
+        "event_id": event_id,
+        "type": event_type,
+        "payload": payload,
+        "livemode": livemode,
+        "outcome": EventOutcome.PENDING,
+        **sql.NEW_STRIPE_EVENT.defaults(),
+    }
     with connection.cursor() as cursor:
         try:
             with savepoint_if_in_transaction():
-                cursor.execute(sql, params)
+                cursor.execute(sql.STRIPE_EVENT_INSERT, params)
         except DataError:
             # jsonb refuses \u0000, which JSON allows: keep it as visible text instead.
-            params[2] = payload.replace("\\u0000", "\\\\u0000")
-            cursor.execute(sql, params)
+            params["payload"] = payload.replace("\\u0000", "\\\\u0000")
+            cursor.execute(sql.STRIPE_EVENT_INSERT, params)
         row = cursor.fetchone()
     if row is None:
         return None
