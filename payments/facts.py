@@ -171,11 +171,20 @@ def payment_record_success(
 ) -> None:
     """The money arrived (a PaymentIntent `obj` that succeeded, paid at `paid_at`): keep the
     saved card, confirm the booking on its deposit, or deal with money for an ended booking."""
-    payment.stripe_customer_id = obj.get("customer") or payment.stripe_customer_id
-    payment.stripe_payment_method_id = obj.get("payment_method") or payment.stripe_payment_method_id
+    card = (
+        obj.get("customer") or payment.stripe_customer_id,
+        obj.get("payment_method") or payment.stripe_payment_method_id,
+    )
     if payment.succeeded:
-        _save(payment)
+        # A success already recorded (Stripe redelivers, and sends events in any order): only
+        # a saved card it names for the first time is new, and nothing else is written.
+        if card != (payment.stripe_customer_id, payment.stripe_payment_method_id):
+            payment.stripe_customer_id, payment.stripe_payment_method_id = card
+            payment.save(
+                update_fields=["stripe_customer_id", "stripe_payment_method_id", "updated_at"]
+            )
         return
+    payment.stripe_customer_id, payment.stripe_payment_method_id = card
     _mark_succeeded(payment, effects, paid_at=paid_at)
 
 

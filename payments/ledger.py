@@ -21,12 +21,14 @@ from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from bookings import services as bookings
-from bookings.models import Booking
+from bookings.models import Booking, Customer
 from config.broker import enqueue
 from config.cache import fail_soft
 from config.db import savepoint_if_in_transaction
+from config.sql import instance_from_row
 from payments import facts, intents, refunds, sql
 from payments.models import FINAL_OUTCOMES, EventOutcome, Payment, StripeEvent
+from stations.models import Station
 
 logger = logging.getLogger(__name__)
 
@@ -264,12 +266,7 @@ def _payment_for_event(row: StripeEvent, intent_id, obj: dict) -> Payment | None
     booking it names, for staff to review."""
     if not isinstance(intent_id, str) or not intent_id:
         return None
-    payment = (
-        Payment.objects.select_for_update()
-        .select_related("booking__station", "booking__customer")
-        .filter(stripe_payment_intent_id=intent_id)
-        .first()
-    )
+    payment = _payment_locked(intent_id)
     if payment is not None:
         return payment
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
@@ -288,6 +285,25 @@ def _payment_for_event(row: StripeEvent, intent_id, obj: dict) -> Payment | None
         note="a Stripe event for a payment we did not create was rejected: review",
         data={"event": row.event_id, "payment_intent": intent_id, "type": row.type},
     )
+
+
+def _payment_locked(intent_id: str) -> Payment | None:
+    """Our payment for the intent with its booking, station and customer loaded, the payment
+    and the booking locked (payments.sql.PAYMENT_FOR_INTENT)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.PAYMENT_FOR_INTENT, [intent_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    parts = []
+    for model in (Payment, Booking, Station, Customer):
+        n = len(model._meta.concrete_fields)
+        parts.append(instance_from_row(model, row[:n]))
+        row = row[n:]
+    payment, booking, station, customer = parts
+    booking._state.fields_cache.update(station=station, customer=customer)
+    payment._state.fields_cache["booking"] = booking
+    return payment
 
 
 def _cents(value) -> int | None:

@@ -3,10 +3,16 @@ Every hand-written SQL statement of the payments app, and why it is not the ORM 
 config/sql.py; checked against the model and the table by config/tests/test_sql.py).
 """
 
-from config.sql import Insert, Table
-from payments.models import StripeEvent
+from bookings.models import Booking, Customer
+from config.sql import Insert, Table, columns
+from payments.models import Payment, StripeEvent
+from stations.models import Station
 
 _event = Table(StripeEvent)
+_payment = Table(Payment)
+_booking = Table(Booking)
+_station = Table(Station)
+_customer = Table(Customer)
 
 # --- The webhook's ack (ledger.stripe_event_record) --------------------------------------------
 
@@ -27,4 +33,24 @@ NEW_STRIPE_EVENT = Insert(
 STRIPE_EVENT_INSERT = (
     f"INSERT INTO {_event} ({NEW_STRIPE_EVENT.columns}) VALUES ({NEW_STRIPE_EVENT.values}) "
     f"ON CONFLICT ({_event.event_id}) DO NOTHING RETURNING {_event.pk}"
+)
+
+
+# --- Applying an event (ledger.stripe_event_apply) -------------------------------------------
+
+# Our payment for a PaymentIntent, with its booking, the booking's station and customer (what
+# applying an event reads), locking the payment and the booking: the lock order everywhere is
+# payments, then their booking (payments.facts). The station and the customer are read, not
+# locked (the ORM's select_for_update() would have locked them too, holding up every other
+# event of the station). Plain SQL: the ORM compiled this ~100-column join on every event,
+# most of the worker's CPU for an event (bench/README.md, received -> applied).
+PAYMENT_FOR_INTENT = (
+    f"SELECT {columns(Payment, 'p')}, {columns(Booking, 'b')}, "
+    f"{columns(Station, 's')}, {columns(Customer, 'c')} "
+    f"FROM {_payment} p "
+    f"JOIN {_booking} b ON b.{_booking.pk} = p.{_payment.booking} "
+    f"JOIN {_station} s ON s.{_station.pk} = b.{_booking.station} "
+    f"JOIN {_customer} c ON c.{_customer.pk} = b.{_booking.customer} "
+    f"WHERE p.{_payment.stripe_payment_intent_id} = %s "
+    f"FOR UPDATE OF p, b"
 )
