@@ -286,19 +286,32 @@ def run_scenarios(wrk: str, base: str, data: dict, args) -> dict:
     return results
 
 
+CELERY = [sys.executable, "-m", "celery", "-A", "config"]
+
+
 def forget_waiting_events(env: dict) -> None:
     """The ack scenario stored thousands of events that no worker has seen; they are not part
-    of the next measurement, so they leave the ledger first. Its drain is purged with the
-    queue when the worker starts; its "a drain is queued" flag would hold back new drains
-    until it expires (payments.ledger.DRAIN_QUEUED), so it goes too."""
+    of the next measurement, so they leave the ledger first, and their queued drain leaves
+    the queues (purged here, before any worker starts: a worker's own --purge runs when it has
+    booted, seconds later, and would also drop the drains the measured events queue). Its
+    "a drain is queued" flag would hold back new drains until it expires
+    (payments.ledger.DRAIN_QUEUED), so it goes too."""
     with psycopg.connect(psycopg_conninfo(env["DATABASE_URL"]), autocommit=True) as conn:
         conn.execute("DELETE FROM payments_stripeevent WHERE outcome = 'pending'")
+    subprocess.run(
+        [*CELERY, "purge", "-f", "-Q", "celery,notifications"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     redis.Redis.from_url(env["REDIS_URL"]).delete(
         f"{env['CACHE_KEY_PREFIX']}:1:stripe-events-drain-queued"
     )
 
 
-def start_worker(env: dict, queues: str, *, purge: bool = False) -> subprocess.Popen:
+def start_worker(env: dict, queues: str) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
@@ -315,7 +328,6 @@ def start_worker(env: dict, queues: str, *, purge: bool = False) -> subprocess.P
             queues,
             "-n",
             f"bench-{queues}@%h",
-            *(["--purge"] if purge else []),
             "--without-heartbeat",
             "--without-gossip",
             "--without-mingle",
@@ -373,9 +385,14 @@ def run_pipeline(
     within `wait` seconds after the last is sent count as slower than every applied one."""
     seconds = max(args.seconds, 10)
     forget_waiting_events(env)
-    workers = [start_worker(env, "celery", purge=True), start_worker(env, "notifications")]
+    workers = [start_worker(env, "celery"), start_worker(env, "notifications")]
     try:
-        time.sleep(5)  # the workers connect and purge the ack scenario's backlog
+        # Warm-up: one event, not measured, applied before the measured ones are sent, so the
+        # run starts with the workers up (they take seconds to boot on a loaded machine).
+        warmup = signed_events(data["payments"], WEBHOOK_SECRET, 1, seed=int(time.time()))
+        send_steadily(f"{base}/api/v1/webhooks/stripe", warmup, rate)
+        if not wait_applied(env["DATABASE_URL"], [json.loads(warmup[0][0])["id"]], timeout=120):
+            raise RuntimeError("bench: the workers applied no warm-up event in 120 s")
         if events is None:
             events = signed_events(data["payments"], WEBHOOK_SECRET, rate * seconds, seed=2)
         ids = [json.loads(body)["id"] for body, _ in events]
