@@ -27,6 +27,7 @@ from bookings.models import (
     BookingStatus,
     Customer,
 )
+from config import filters
 from config.exceptions import Conflict
 from config.idempotency import idempotent
 from payments import selectors as payment_selectors
@@ -220,11 +221,11 @@ class BookingManageViewSet(PublicEndpointMixin, ViewSet):
 
 class BookingFilter(django_filters.FilterSet):
     station = django_filters.CharFilter(field_name="station__slug")
-    date_from = django_filters.DateFilter(field_name="event_date", lookup_expr="gte")
-    date_to = django_filters.DateFilter(field_name="event_date", lookup_expr="lte")
+    date_from = filters.DateFilter(field_name="event_date", lookup_expr="gte")
+    date_to = filters.DateFilter(field_name="event_date", lookup_expr="lte")
     status = django_filters.MultipleChoiceFilter(choices=BookingStatus.choices)
-    chef = django_filters.NumberFilter(field_name="chef_id")
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    chef = filters.IdFilter(field_name="chef_id")
+    customer = filters.IdFilter(field_name="customer_id")
 
     class Meta:
         model = Booking
