@@ -7,6 +7,7 @@ from rest_framework import serializers
 from bookings import policy, selectors
 from bookings.models import AddOn, Booking, BookingEvent, Customer, PriceList
 from bookings.scheduling import station_tz
+from config.exceptions import Conflict
 from config.serializers import DateField, ModelSerializer, Serializer, TimeOfDayField
 from stations.models import ServiceZone
 from stations.validators import normalize_phone
@@ -371,7 +372,7 @@ class CustomerSerializer(ModelSerializer):
 
     def validate(self, attrs):
         """One person is one customer per station: an e-mail or phone of another customer
-        there is refused (the database's unique constraints say the same)."""
+        there is a conflict (409), as when the database's unique constraints refuse it."""
         errors = {}
         for field in ("email", "phone"):
             value = attrs.get(field)
@@ -382,5 +383,7 @@ class CustomerSerializer(ModelSerializer):
                 if taken.exclude(pk=self.instance.pk).exists():
                     errors[field] = ["Another customer of this station has it."]
         if errors:
-            raise serializers.ValidationError(errors)
+            raise Conflict(
+                "Another customer of this station has that e-mail or phone.", fields=errors
+            )
         return attrs
