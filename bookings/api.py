@@ -268,7 +268,8 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
 
     @extend_schema(
         request=s.StaffBookingCreateSerializer,
-        responses={201: s.StaffBookingSerializer, **errors(*CREATE_ERRORS)},
+        # The customer's answer, as the booking site gets it: staff pass the booking link on.
+        responses={201: s.BookingCreatedSerializer, **errors(*CREATE_ERRORS)},
     )
     def create(self, request):
         data = s.StaffBookingCreateSerializer(data=request.data)

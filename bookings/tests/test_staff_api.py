@@ -134,7 +134,11 @@ def test_staff_can_take_a_booking_by_phone(staff_client, sj_agent, san_jose, sac
     client = staff_client(sj_agent)
     response = client.post(BOOKINGS, booking_payload(san_jose), format="json")
     assert response.status_code == 201
-    assert Booking.objects.get().source == "staff"
+    booking = Booking.objects.get()
+    assert booking.source == "staff"
+    # The customer's own answer (the schema says BookingCreated): staff pass the link on.
+    assert response.json()["reference"] == booking.reference
+    assert services.token_matches(booking, response.json()["manage_token"])
     foreign = booking_payload(sacramento)
     foreign["address"] = {**foreign["address"], "zip_code": "95811"}
     refused = client.post(BOOKINGS, foreign, format="json")

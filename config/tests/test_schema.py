@@ -262,3 +262,9 @@ def test_list_parameters_are_what_the_server_takes(schema):
 def test_component_descriptions_are_not_the_serializer_bases_docstrings(schema):
     descriptions = [c.get("description", "") for c in schema["components"]["schemas"].values()]
     assert not [d for d in descriptions if "built once" in d or "get_fields" in d]
+
+
+def test_taking_a_booking_as_staff_answers_what_the_booking_site_gets(schema):
+    created = schema["paths"]["/api/v1/staff/bookings/"]["post"]["responses"]["201"]
+    ref = created["content"]["application/json"]["schema"]["$ref"]
+    assert ref == "#/components/schemas/BookingCreated"
