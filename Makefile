@@ -13,10 +13,10 @@ BOOTSTRAP_PYTHON := $(shell command -v python3.11 || command -v python3)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help venv run test lint fmt bench clean-data
+.PHONY: help venv run test lint fmt schemathesis bench clean-data
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 # --- virtualenv and install stamps ------------------------------------------------------------
 # A stamp is newer than pyproject.toml once its extras are installed, so re-running a target
@@ -50,6 +50,9 @@ lint: $(VENV)/.stamp-dev ## ruff check + format check + the layer contracts (.im
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+
+schemathesis: $(VENV)/.stamp-run ## Fuzz the API against its OpenAPI schema (.ci/schemathesis.sh)
+	$(PY) -m config.devservices exec -- .ci/schemathesis.sh
 
 fmt: $(VENV)/.stamp-dev ## ruff format + autofix
 	$(VENV)/bin/ruff format .

@@ -10,7 +10,7 @@ import django_filters
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -27,8 +27,10 @@ from bookings.models import (
     BookingStatus,
     Customer,
 )
+from config import filters
 from config.exceptions import Conflict
 from config.idempotency import idempotent
+from config.schema import errors
 from payments import intents as payment_intents
 from payments import refunds as payment_refunds
 from payments import selectors as payment_selectors
@@ -36,6 +38,13 @@ from payments import stripe_client
 from stations import tenancy
 from stations.api import PublicEndpointMixin, StationScopedViewSet
 from stations.models import Chef
+
+# The domain errors of the operations below (the schema lists them; config.schema adds the
+# ones every operation of its kind can answer). Pricing a party: bookings.pricing.
+PRICING_ERRORS = ("outside_service_area", "no_price_list")
+CREATE_ERRORS = (*PRICING_ERRORS, "slot_unavailable", "try_again", "conflict")
+TRANSITION_ERRORS = ("invalid_transition", "conflict")
+RESCHEDULE_ERRORS = (*PRICING_ERRORS, *TRANSITION_ERRORS, "slot_unavailable", "event_started")
 
 TOKEN_HEADER = OpenApiParameter(
     "X-Booking-Token", str, OpenApiParameter.HEADER, required=True, description="manage_token"
@@ -57,7 +66,7 @@ def _contact(data: dict) -> dict:
 
 
 class MenuView(PublicEndpointMixin, APIView):
-    @extend_schema(responses=s.MenuSerializer, auth=[])
+    @extend_schema(responses={200: s.MenuSerializer, **errors("no_price_list")}, auth=[])
     def get(self, request, slug):
         station = _station_or_404(slug)
         return Response(s.MenuSerializer(pricing.price_list_for(station)).data)
@@ -91,7 +100,11 @@ class AvailabilityView(PublicEndpointMixin, APIView):
 
 
 class QuoteView(PublicEndpointMixin, APIView):
-    @extend_schema(request=s.QuoteRequestSerializer, responses=s.QuoteSerializer, auth=[])
+    @extend_schema(
+        request=s.QuoteRequestSerializer,
+        responses={200: s.QuoteSerializer, **errors(*PRICING_ERRORS)},
+        auth=[],
+    )
     def post(self, request):
         data = s.QuoteRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -152,8 +165,7 @@ def _customer_payment(booking: Booking) -> dict | None:
 class BookingCreateView(PublicEndpointMixin, APIView):
     @extend_schema(
         request=s.BookingRequestSerializer,
-        responses={201: s.BookingCreatedSerializer},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        responses={201: s.BookingCreatedSerializer, **errors(*CREATE_ERRORS)},
         auth=[],
     )
     @idempotent("booking-create")
@@ -183,7 +195,7 @@ class BookingManageViewSet(PublicEndpointMixin, ViewSet):
     @extend_schema(
         parameters=[TOKEN_HEADER],
         request=s.CancelRequestSerializer,
-        responses=s.BookingSerializer,
+        responses={200: s.BookingSerializer, **errors("event_started", *TRANSITION_ERRORS)},
         auth=[],
     )
     @action(detail=True, methods=["post"])
@@ -200,7 +212,7 @@ class BookingManageViewSet(PublicEndpointMixin, ViewSet):
     @extend_schema(
         parameters=[TOKEN_HEADER],
         request=s.RescheduleRequestSerializer,
-        responses=s.BookingSerializer,
+        responses={200: s.BookingSerializer, **errors(*RESCHEDULE_ERRORS)},
         auth=[],
     )
     @action(detail=True, methods=["post"])
@@ -221,11 +233,11 @@ class BookingManageViewSet(PublicEndpointMixin, ViewSet):
 
 class BookingFilter(django_filters.FilterSet):
     station = django_filters.CharFilter(field_name="station__slug")
-    date_from = django_filters.DateFilter(field_name="event_date", lookup_expr="gte")
-    date_to = django_filters.DateFilter(field_name="event_date", lookup_expr="lte")
+    date_from = filters.DateFilter(field_name="event_date", lookup_expr="gte")
+    date_to = filters.DateFilter(field_name="event_date", lookup_expr="lte")
     status = django_filters.MultipleChoiceFilter(choices=BookingStatus.choices)
-    chef = django_filters.NumberFilter(field_name="chef_id")
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    chef = filters.IdFilter(field_name="chef_id")
+    customer = filters.IdFilter(field_name="customer_id")
 
     class Meta:
         model = Booking
@@ -256,7 +268,9 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
         return s.StaffBookingSerializer
 
     @extend_schema(
-        request=s.StaffBookingCreateSerializer, responses={201: s.StaffBookingSerializer}
+        request=s.StaffBookingCreateSerializer,
+        # The customer's answer, as the booking site gets it: staff pass the booking link on.
+        responses={201: s.BookingCreatedSerializer, **errors(*CREATE_ERRORS)},
     )
     def create(self, request):
         data = s.StaffBookingCreateSerializer(data=request.data)
@@ -289,27 +303,45 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
             )
         return Response(s.StaffBookingSerializer(booking).data)
 
-    @extend_schema(request=s.TransitionSerializer, responses=s.StaffBookingSerializer)
+    @extend_schema(
+        request=s.TransitionSerializer,
+        responses={200: s.StaffBookingSerializer, **errors(*TRANSITION_ERRORS)},
+    )
     @action(detail=True, methods=["post"])
     def confirm(self, request, pk=None):
         return self._transition(request, BookingStatus.CONFIRMED)
 
-    @extend_schema(request=s.CancelBySerializer, responses=s.StaffBookingSerializer)
+    @extend_schema(
+        request=s.CancelBySerializer,
+        responses={
+            200: s.StaffBookingSerializer,
+            **errors(*TRANSITION_ERRORS, "refund_not_allowed", "refund_over_limit"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return self._transition(request, BookingStatus.CANCELLED)
 
-    @extend_schema(request=s.TransitionSerializer, responses=s.StaffBookingSerializer)
+    @extend_schema(
+        request=s.TransitionSerializer,
+        responses={200: s.StaffBookingSerializer, **errors(*TRANSITION_ERRORS)},
+    )
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
         return self._transition(request, BookingStatus.COMPLETED)
 
-    @extend_schema(request=s.TransitionSerializer, responses=s.StaffBookingSerializer)
+    @extend_schema(
+        request=s.TransitionSerializer,
+        responses={200: s.StaffBookingSerializer, **errors(*TRANSITION_ERRORS)},
+    )
     @action(detail=True, methods=["post"], url_path="no-show")
     def no_show(self, request, pk=None):
         return self._transition(request, BookingStatus.NO_SHOW)
 
-    @extend_schema(request=None, responses=s.StaffBookingSerializer)
+    @extend_schema(
+        request=None,
+        responses={200: s.StaffBookingSerializer, **errors("nothing_due", "invalid_transition")},
+    )
     @action(detail=True, methods=["post"], url_path="request-balance")
     def request_balance(self, request, pk=None):
         """Create a PaymentIntent for the balance due and send the customer the link."""
@@ -319,7 +351,13 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
         )
         return Response(s.StaffBookingSerializer(booking).data)
 
-    @extend_schema(request=s.ReassignSerializer, responses=s.StaffBookingSerializer)
+    @extend_schema(
+        request=s.ReassignSerializer,
+        responses={
+            200: s.StaffBookingSerializer,
+            **errors("invalid_transition", "chef_unavailable", "conflict"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def reassign(self, request, pk=None):
         booking = self.get_object()
@@ -333,7 +371,10 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
         )
         return Response(s.StaffBookingSerializer(booking).data)
 
-    @extend_schema(request=s.RescheduleRequestSerializer, responses=s.StaffBookingSerializer)
+    @extend_schema(
+        request=s.RescheduleRequestSerializer,
+        responses={200: s.StaffBookingSerializer, **errors(*RESCHEDULE_ERRORS)},
+    )
     @action(detail=True, methods=["post"])
     def reschedule(self, request, pk=None):
         booking = self.get_object()
@@ -360,6 +401,9 @@ class CustomerFilter(django_filters.FilterSet):
         )
 
 
+@extend_schema_view(
+    partial_update=extend_schema(responses={200: s.CustomerSerializer, **errors("conflict")})
+)
 class StaffCustomerViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, StationScopedViewSet
 ):

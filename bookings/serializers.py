@@ -1,12 +1,14 @@
 """Request and response shapes of the bookings API (public and staff)."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bookings import policy, selectors
 from bookings.models import AddOn, Booking, BookingEvent, Customer, PriceList
 from bookings.scheduling import station_tz
-from config.serializers import ModelSerializer, Serializer
+from config.exceptions import Conflict
+from config.serializers import DateField, ModelSerializer, Serializer, TimeOfDayField
 from stations.models import ServiceZone
 from stations.validators import normalize_phone
 
@@ -42,7 +44,7 @@ def zip_code_field() -> serializers.RegexField:
 
 class PartySerializer(Serializer):
     station = ActiveStationField()
-    event_date = serializers.DateField()
+    event_date = DateField()
     adults = serializers.IntegerField(min_value=1, max_value=500)
     children = serializers.IntegerField(min_value=0, max_value=500, default=0)
     addons = serializers.ListField(
@@ -91,15 +93,15 @@ class ContactSerializer(Serializer):
 
 
 class BookingRequestSerializer(PartySerializer):
-    start_time = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"])
+    start_time = TimeOfDayField()
     address = AddressSerializer()
     customer = ContactSerializer()
     notes = serializers.CharField(max_length=2000, allow_blank=True, default="")
 
 
 class RescheduleRequestSerializer(Serializer):
-    event_date = serializers.DateField()
-    start_time = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"])
+    event_date = DateField()
+    start_time = TimeOfDayField()
 
 
 class CancelRequestSerializer(Serializer):
@@ -107,8 +109,9 @@ class CancelRequestSerializer(Serializer):
 
 
 class AvailabilityQuerySerializer(Serializer):
-    start = serializers.DateField()
-    end = serializers.DateField()
+    strict_input = False  # a query string: all text, and other parameters are ignored
+    start = DateField()
+    end = DateField()
     guests = serializers.IntegerField(min_value=1, max_value=500, default=10)
 
     def validate(self, attrs):
@@ -121,9 +124,9 @@ class AvailabilityQuerySerializer(Serializer):
 
 
 class SlotSerializer(Serializer):
-    date = serializers.DateField()
-    start = serializers.TimeField(format="%H:%M")
-    end = serializers.TimeField(format="%H:%M")
+    date = DateField()
+    start = TimeOfDayField()
+    end = TimeOfDayField()
     chefs_available = serializers.IntegerField()
 
 
@@ -185,7 +188,7 @@ class BookingSerializer(ModelSerializer):
 
     station = serializers.CharField(source="station.slug")
     timezone = serializers.CharField(source="station.timezone")
-    start_time = serializers.TimeField(format="%H:%M")
+    start_time = TimeOfDayField()
     end_time = serializers.SerializerMethodField()
     addons = serializers.ListField(source="addon_codes", child=serializers.CharField())
     address = serializers.SerializerMethodField()
@@ -230,6 +233,7 @@ class BookingSerializer(ModelSerializer):
             "policy",
         ]
 
+    @extend_schema_field(TimeOfDayField())
     def get_end_time(self, booking) -> str:
         return f"{booking.ends_at.astimezone(station_tz(booking.station)):%H:%M}"
 
@@ -368,7 +372,7 @@ class CustomerSerializer(ModelSerializer):
 
     def validate(self, attrs):
         """One person is one customer per station: an e-mail or phone of another customer
-        there is refused (the database's unique constraints say the same)."""
+        there is a conflict (409), as when the database's unique constraints refuse it."""
         errors = {}
         for field in ("email", "phone"):
             value = attrs.get(field)
@@ -379,5 +383,7 @@ class CustomerSerializer(ModelSerializer):
                 if taken.exclude(pk=self.instance.pk).exists():
                     errors[field] = ["Another customer of this station has it."]
         if errors:
-            raise serializers.ValidationError(errors)
+            raise Conflict(
+                "Another customer of this station has that e-mail or phone.", fields=errors
+            )
         return attrs

@@ -584,7 +584,11 @@ def _lock_active(booking: Booking) -> Booking:
 def booking_reassign_chef(*, booking: Booking, chef: Chef, actor: Actor) -> Booking:
     """Give the booking to a given chef of its station, under the no-overlap guarantee."""
     if chef.station_id != booking.station_id or not chef.active:
-        raise ApiError("Pick an active chef of this station.", fields={"chef": ["Not available."]})
+        raise ApiError(
+            "Pick an active chef of this station.",
+            code="validation_error",
+            fields={"chef": ["Not available."]},
+        )
     with transaction.atomic():
         locked = _lock_active(booking)
         if locked.chef_id == chef.pk:

@@ -11,7 +11,7 @@ import math
 from django.contrib import admin, messages
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from knox.settings import knox_settings
 from rest_framework import serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -22,6 +22,8 @@ from rest_framework.views import APIView
 from config import services
 from config.authentication import ApiTokenAuthentication, may_hold_token
 from config.exceptions import ApiError
+from config.schema import errors
+from config.serializers import Serializer
 from config.throttling import AuthThrottle, StaffThrottle
 
 
@@ -36,6 +38,11 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
         return build_bearer_security_scheme_object(
             header_name="Authorization", token_prefix=knox_settings.AUTH_HEADER_PREFIX
         )
+
+
+@extend_schema_serializer(component_name="AuthToken")  # the name clients were generated with
+class SignInSerializer(Serializer, AuthTokenSerializer):
+    """DRF's username and password check, refusing fields it does not know (config.serializers)."""
 
 
 TokenIssued = inline_serializer(
@@ -63,9 +70,13 @@ class ObtainTokenView(APIView):
     def get_throttles(self):
         return [StaffThrottle()] if self._is_sign_out() else [AuthThrottle()]
 
-    @extend_schema(request=AuthTokenSerializer, responses={200: TokenIssued}, auth=[])
+    @extend_schema(
+        request=SignInSerializer,
+        responses={200: TokenIssued, **errors("invalid_credentials")},
+        auth=[],
+    )
     def post(self, request):
-        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer = SignInSerializer(data=request.data, context={"request": request})
         if not serializer.is_valid():
             if set(serializer.errors) - {"non_field_errors"}:
                 serializer.is_valid(raise_exception=True)  # missing fields: validation_error

@@ -18,7 +18,7 @@ from django.core.cache import cache, caches
 from django.db import Error as DatabaseError
 from django.db import connection, transaction
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -136,6 +136,23 @@ def worker_heartbeat_age() -> int | None:
     return None if beat is None else max(0, int(time.time() - float(beat)))
 
 
+HEALTH = inline_serializer(
+    "Health",
+    {
+        "status": serializers.ChoiceField(["healthy", "degraded", "unhealthy"]),
+        "database": serializers.CharField(),
+        "cache": serializers.CharField(),
+        "broker": serializers.CharField(),
+        "worker_heartbeat_age_seconds": serializers.IntegerField(allow_null=True),
+        "queues": serializers.DictField(child=serializers.IntegerField(allow_null=True)),
+        "stripe_events_waiting_oldest_seconds": serializers.IntegerField(allow_null=True),
+        "problems": serializers.ListField(child=serializers.CharField()),
+        "payments": serializers.ChoiceField(["offline", "test", "live"]),
+        "version": serializers.CharField(),
+    },
+)
+
+
 class HealthView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -143,25 +160,10 @@ class HealthView(APIView):
 
     @extend_schema(
         responses={
-            (200, "application/json"): inline_serializer(
-                "Health",
-                {
-                    "status": serializers.ChoiceField(["healthy", "degraded", "unhealthy"]),
-                    "database": serializers.CharField(),
-                    "cache": serializers.CharField(),
-                    "broker": serializers.CharField(),
-                    "worker_heartbeat_age_seconds": serializers.IntegerField(allow_null=True),
-                    "queues": serializers.DictField(
-                        child=serializers.IntegerField(allow_null=True)
-                    ),
-                    "stripe_events_waiting_oldest_seconds": serializers.IntegerField(
-                        allow_null=True
-                    ),
-                    "problems": serializers.ListField(child=serializers.CharField()),
-                    "payments": serializers.ChoiceField(["offline", "test", "live"]),
-                    "version": serializers.CharField(),
-                },
-            )
+            (200, "application/json"): HEALTH,
+            (503, "application/json"): OpenApiResponse(
+                HEALTH, description='"unhealthy": the database is out of reach.'
+            ),
         },
         auth=[],
     )

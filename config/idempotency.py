@@ -182,6 +182,7 @@ def idempotent(scope: str):
                 )
             return response
 
+        wrapper.idempotency_scope = scope  # config.schema documents the header and its errors
         return wrapper
 
     return decorator

@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from bookings import services as bookings
+from config.schema import errors
 from config.serializers import ModelSerializer, Serializer
 from payments import refunds
 from payments.models import Payment, PaymentStatus, Refund
@@ -96,8 +97,20 @@ class StaffPaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
 
     @extend_schema(
         request=RefundRequestSerializer,
-        responses=PaymentSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        responses={
+            200: PaymentSerializer,
+            **errors(
+                "refund_not_allowed", "refund_over_limit", "idempotency_key_reused", "refund_failed"
+            ),
+        },
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="The same key refunds once: a repeat answers the first refund.",
+            )
+        ],
     )
     @action(detail=True, methods=["post"])
     def refund(self, request, pk=None):

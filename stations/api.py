@@ -10,7 +10,7 @@ authentication, the public rate limit.
 from django.db.models import Prefetch
 from rest_framework import mixins, permissions, serializers, viewsets
 
-from config.serializers import ModelSerializer
+from config.serializers import ModelSerializer, Serializer
 from config.throttling import PublicThrottle, StaffThrottle
 from stations import tenancy
 from stations.models import ServiceZone, Station
@@ -105,8 +105,22 @@ class PublicStationViewSet(PublicEndpointMixin, viewsets.ReadOnlyModelViewSet):
         return _with_zones(Station.objects.filter(active=True))
 
 
+class DurationTierSerializer(Serializer):
+    max_guests = serializers.IntegerField(min_value=1, max_value=32767)
+    minutes = serializers.IntegerField(min_value=1, max_value=24 * 60)
+
+
 class StaffStationSerializer(PublicStationSerializer):
     role = serializers.SerializerMethodField()
+    duration_rules = serializers.ListField(
+        child=DurationTierSerializer(),
+        min_length=1,
+        max_length=50,
+        help_text=Station._meta.get_field("duration_rules").help_text,
+    )
+    currency = serializers.RegexField(
+        "^[A-Z]{3}$", max_length=3, help_text="ISO 4217, in capitals (USD)."
+    )
 
     class Meta:
         model = Station

@@ -5,6 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from bookings import services
 from bookings.models import Booking, BookingStatus
 from bookings.tests.helpers import booking_payload
 from stations.models import Chef
@@ -133,7 +134,11 @@ def test_staff_can_take_a_booking_by_phone(staff_client, sj_agent, san_jose, sac
     client = staff_client(sj_agent)
     response = client.post(BOOKINGS, booking_payload(san_jose), format="json")
     assert response.status_code == 201
-    assert Booking.objects.get().source == "staff"
+    booking = Booking.objects.get()
+    assert booking.source == "staff"
+    # The customer's own answer (the schema says BookingCreated): staff pass the link on.
+    assert response.json()["reference"] == booking.reference
+    assert services.token_matches(booking, response.json()["manage_token"])
     foreign = booking_payload(sacramento)
     foreign["address"] = {**foreign["address"], "zip_code": "95811"}
     refused = client.post(BOOKINGS, foreign, format="json")
@@ -194,7 +199,9 @@ def test_list_query_count_does_not_grow_with_page_size(staff_client, sj_manager,
     assert counts[0] == counts[1]
 
 
-def test_customer_email_of_another_customer_is_refused(staff_client, sj_manager, san_jose):
+def test_customer_email_of_another_customer_is_a_conflict(staff_client, sj_manager, san_jose):
+    """409, as when the database's unique constraint refuses it in a race: the request is well
+    formed, the station's customers are what it collides with."""
     first = make_booking(san_jose).customer
     second = make_booking(san_jose, days=11).customer
 
@@ -202,7 +209,8 @@ def test_customer_email_of_another_customer_is_refused(staff_client, sj_manager,
         f"/api/v1/staff/customers/{second.pk}/", {"email": first.email}
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 409
+    assert response.json()["error"] == "conflict"
     assert "email" in response.json()["fields"]
     second.refresh_from_db()
     assert second.email != first.email

@@ -215,3 +215,38 @@ def test_json_nested_as_deep_as_allowed_is_parsed(api_client, db):
 
     assert response.status_code == 400
     assert response.json()["error"] == "validation_error"  # parsed, then validated
+
+
+QUOTE = {
+    "station": "san-jose",
+    "event_date": "2027-03-10",
+    "adults": 12,
+    "zip_code": "95014",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"sms_optin": True}, "sms_optin"),  # no such field: refused, not silently dropped
+        ({"adults": "12"}, "adults"),  # a string where the schema says integer
+        ({"event_date": "20270310"}, "event_date"),  # not "YYYY-MM-DD"
+        ({"addons": [1]}, "addons"),
+    ],
+)
+def test_a_body_the_schema_forbids_is_a_400(api_client, world, change, field):
+    response = api_client.post("/api/v1/quotes/", {**QUOTE, **change}, format="json")
+
+    body = assert_error(response, 400, "validation_error")
+    assert list(body["fields"]) == [field]
+
+
+def test_a_nested_object_is_closed_too(api_client, world):
+    from bookings.tests.helpers import booking_payload
+
+    payload = booking_payload(world["san-jose"])
+    payload["address"]["floor"] = "2"
+    response = api_client.post("/api/v1/bookings/", payload, format="json")
+
+    body = assert_error(response, 400, "validation_error")
+    assert body["fields"] == {"address": {"floor": ["Unknown field."]}}

@@ -1,7 +1,7 @@
 """The shared serializer bases (config/serializers.py): fields built once per class, and each
 instance still owns its fields, its context and its errors."""
 
-from datetime import date
+from datetime import date, time
 from unittest import mock
 
 import pytest
@@ -11,7 +11,14 @@ from rest_framework import serializers
 from rest_framework.test import APIRequestFactory
 
 from bookings import serializers as booking_serializers
-from config.serializers import FieldsBuiltOnce, ModelSerializer, Serializer
+from config.serializers import (
+    DateField,
+    FieldsBuiltOnce,
+    ModelSerializer,
+    Serializer,
+    TimeOfDayField,
+    TimeOfDaySecondsField,
+)
 from stations.models import Station
 
 PROJECT_APPS = ("bookings", "config", "inbox", "leads", "payments", "reviews", "stations")
@@ -270,3 +277,85 @@ def test_a_real_request_serializer_validates_per_instance():
     )
     assert reschedule.is_valid(), reschedule.errors
     assert reschedule.validated_data["event_date"] == date(2027, 1, 2)
+
+
+# --- What a request may hold: what the schema says (StrictJsonInput, dates and times) ----------
+
+
+class Party(Serializer):
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    vip = serializers.BooleanField(default=False)
+    codes = serializers.ListField(child=serializers.CharField(), default=list)
+    seen = serializers.CharField(read_only=True)
+
+
+class Query(Party):
+    strict_input = False
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"nmae": "Ann"}, "Unknown field."),
+        ({"seen": "x"}, "This field is read-only."),
+        ({"vip": 0}, "Must be true or false."),
+        ({"vip": "yes"}, "Must be true or false."),
+        ({"size": "12"}, "Must be a whole number."),
+        ({"size": True}, "Must be a whole number."),
+        ({"name": 12}, "Must be a string."),
+        ({"codes": ["a", 1]}, "Item 1: Must be a string."),
+    ],
+)
+def test_a_request_holds_only_the_fields_and_json_types_the_schema_gives(change, message):
+    party = Party(data={"name": "Ann", "size": 12, **change})
+    assert not party.is_valid()
+    assert party.errors == {next(iter(change)): [message]}
+
+
+def test_those_errors_come_with_the_fields_own():
+    party = Party(data={"name": "", "size": 12, "extra": 1})
+    assert not party.is_valid()
+    assert set(party.errors) == {"name", "extra"}
+
+
+def test_a_request_as_the_schema_gives_it_is_valid():
+    party = Party(data={"name": "Ann", "size": 12, "vip": True, "codes": ["a"]})
+    assert party.is_valid(), party.errors
+    assert party.validated_data["size"] == 12
+
+
+def test_a_query_string_serializer_takes_text_and_ignores_other_parameters():
+    query = Query(data={"name": "Ann", "size": "12", "vip": "true", "page": "2"})
+    assert query.is_valid(), query.errors
+    assert query.validated_data == {"name": "Ann", "size": 12, "vip": True, "codes": []}
+
+
+@pytest.mark.parametrize("given", ["2027-01-02"])
+def test_dates_are_iso(given):
+    field = DateField()
+    assert field.run_validation(given) == date(2027, 1, 2)
+
+
+@pytest.mark.parametrize("given", ["20270102", "2027-1-2", "2027-W01-6", " 2027-01-02", 20270102])
+def test_dates_in_other_forms_are_refused(given):
+    with pytest.raises(serializers.ValidationError):
+        DateField().run_validation(given)
+
+
+def test_times_of_day_are_hh_mm_in_and_out():
+    field = TimeOfDayField()
+    assert field.run_validation("17:30") == time(17, 30)
+    assert field.to_representation(time(9, 5)) == "09:05"
+    for given in ("9:05", "17:30:00", "17:30Z", "24:00", "1730", 1730):
+        with pytest.raises(serializers.ValidationError):
+            field.run_validation(given)
+
+
+def test_a_models_times_of_day_are_written_with_seconds_and_read_with_or_without():
+    field = TimeOfDaySecondsField()
+    assert field.to_representation(time(9, 0)) == "09:00:00"
+    assert field.run_validation("09:00") == time(9, 0)
+    assert field.run_validation("09:00:00") == time(9, 0)
+    with pytest.raises(serializers.ValidationError):
+        field.run_validation("09:00:00+01:00")

@@ -139,9 +139,11 @@ def test_owner_of_one_station_gets_404_for_the_other(staff_client, sacramento, s
 
 
 def test_slug_is_read_only(staff_client, owner):
+    """Refused, not quietly dropped: the client would think the station was renamed."""
     response = staff_client(owner).patch(SJ, {"slug": "renamed", "name": "San José"})
-    assert response.status_code == 200
-    assert Station.objects.filter(slug="san-jose", name="San José").exists()
+    assert_error(response, 400, "validation_error")
+    assert response.json()["fields"] == {"slug": ["This field is read-only."]}
+    assert Station.objects.filter(slug="san-jose", name="San Jose").exists()
 
 
 @pytest.mark.parametrize(
