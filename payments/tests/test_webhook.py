@@ -9,6 +9,8 @@ import time
 import pytest
 from django.db import connection
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bookings.models import BookingStatus
 from payments.models import EventOutcome, StripeEvent
@@ -279,3 +281,53 @@ def test_a_signed_body_nested_too_deeply_is_a_400_and_stores_nothing(depth, webh
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_signature"
     assert not StripeEvent.objects.exists()
+
+
+HANDLED = ["payment_intent.succeeded", "charge.refunded"]
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+_bodies = st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=300).map(str.encode),
+    _json_values.map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries(
+        {
+            "id": st.one_of(st.text(max_size=300), st.integers(), st.none()),
+            "type": st.one_of(
+                st.sampled_from([*HANDLED, "customer.created"]),
+                st.text(max_size=150),
+            ),
+        },
+        optional={"livemode": _json_values, "data": _json_values},
+    ).map(lambda v: json.dumps(v).encode()),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=_bodies, signed=st.booleans(), header_noise=st.text(max_size=40))
+def test_whatever_is_posted_the_answer_is_200_or_400_and_only_a_signed_event_is_stored(
+    sign, body, signed, header_noise
+):
+    """Any body, signed correctly or carrying any header: never a 500; a row only for a signed
+    JSON object with a string id and a handled type."""
+    client = Client(raise_request_exception=False)
+    before = StripeEvent.objects.count()
+    header = sign(body) if signed else header_noise
+    response = client.post(
+        WEBHOOK, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    assert response.status_code in (200, 400), response.content
+    stored = StripeEvent.objects.count() - before
+    if response.status_code == 400:
+        assert_error_shape(response, 400)
+        assert stored == 0
+        return
+    assert signed
+    event = json.loads(body)
+    handled = event["type"] in HANDLED
+    assert stored == (1 if handled and not response.json()["duplicate"] else 0)
