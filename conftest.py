@@ -16,6 +16,7 @@ Every character's password is PASSWORD.
 """
 
 import os
+import socket
 import uuid
 
 import pytest
@@ -150,6 +151,21 @@ def sac_chef(sacramento):
     user = _test_character("sac-chef", "Hiro", "Sato", sacramento, Role.CHEF)
     Chef.objects.filter(station=sacramento, name="Hiro Sato").update(user=user)
     return user
+
+
+@pytest.fixture
+def dead_cache(settings):
+    """The cache (django-redis, as deployed) pointed at a loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    caches = {name: dict(conf) for name, conf in settings.CACHES.items()}
+    caches["default"] = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": f"redis://127.0.0.1:{port}/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+    }
+    settings.CACHES = caches
 
 
 @pytest.fixture

@@ -197,21 +197,6 @@ def test_with_redis_down_the_site_answers_and_the_webhook_event_is_applied_later
 # --- The pieces, without a live server ----------------------------------------------------------
 
 
-@pytest.fixture
-def dead_cache(settings):
-    """The cache pointed at a port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    caches = {name: dict(conf) for name, conf in settings.CACHES.items()}
-    caches["default"] = {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": f"redis://127.0.0.1:{port}/0",
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
-    }
-    settings.CACHES = caches
-
-
 def test_fail_soft_answers_as_an_empty_cache_that_loses_writes(dead_cache):
     from config.cache import fail_soft
 

@@ -10,7 +10,6 @@ waits for time to pass.
 """
 
 import itertools
-import socket
 import threading
 
 import psycopg
@@ -190,21 +189,6 @@ def test_with_the_broker_down_the_next_event_tries_again(monkeypatch, flag_check
     assert (outcome(first), outcome(second)) == (EventOutcome.PENDING, EventOutcome.PENDING)
     # Left for the sweeper, once they are older than its grace.
     assert {first, second} <= set(selectors.stripe_events_stuck(older_than_seconds=-60))
-
-
-@pytest.fixture
-def dead_cache(settings):
-    """The cache pointed at a loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    caches_conf = {name: dict(conf) for name, conf in settings.CACHES.items()}
-    caches_conf["default"] = {
-        "BACKEND": "config.cache.RedisCache",
-        "LOCATION": f"redis://127.0.0.1:{port}/0",
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-    }
-    settings.CACHES = caches_conf
 
 
 def test_with_the_cache_down_every_event_queues_a_drain(dead_cache, published):
