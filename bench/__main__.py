@@ -28,7 +28,6 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-import redis
 
 from bench import scenarios
 from bench.webhooks import signed_events
@@ -294,10 +293,11 @@ def forget_waiting_events(env: dict) -> None:
     of the next measurement, so they leave the ledger first, and their queued drain leaves
     the queues (purged here, before any worker starts: a worker's own --purge runs when it has
     booted, seconds later, and would also drop the drains the measured events queue). Its
-    "a drain is queued" flag would hold back new drains until it expires
-    (payments.ledger.DRAIN_QUEUED), so it goes too."""
+    "a drain is queued" flag (payments.ledger, "Draining") would hold back new drains until the
+    sweeper forgets it, so it goes too."""
     with psycopg.connect(psycopg_conninfo(env["DATABASE_URL"]), autocommit=True) as conn:
         conn.execute("DELETE FROM payments_stripeevent WHERE outcome = 'pending'")
+        conn.execute("DELETE FROM payments_stripedrainqueued")
     subprocess.run(
         [*CELERY, "purge", "-f", "-Q", "celery,notifications"],
         cwd=ROOT,
@@ -305,9 +305,6 @@ def forget_waiting_events(env: dict) -> None:
         check=True,
         capture_output=True,
         timeout=120,
-    )
-    redis.Redis.from_url(env["REDIS_URL"]).delete(
-        f"{env['CACHE_KEY_PREFIX']}:1:stripe-events-drain-queued"
     )
 
 

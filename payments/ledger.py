@@ -23,7 +23,6 @@ from django.utils import timezone
 from bookings import services as bookings
 from bookings.models import Booking, Customer
 from config.broker import enqueue
-from config.cache import fail_soft
 from config.db import savepoint_if_in_transaction
 from config.sql import instance_from_row
 from payments import facts, intents, refunds, sql
@@ -77,20 +76,22 @@ def stripe_event_record(
 
 # --- Draining: applying what the webhook stored ----------------------------------------------
 #
-# A stored event is applied by a *drain*: a task that applies every waiting row. One Redis flag,
-# DRAIN_QUEUED, says "a drain is queued and has not started yet":
-#   - on commit of each stored row, _queue_drain sets the flag (SET NX) and, only if it was not
-#     set, publishes a drain;
-#   - a drain clears the flag first, then applies every waiting row.
-# So an event either finds the flag set, and the queued drain (which has not cleared it, hence
-# not looked yet) sees its row, committed before; or finds it clear and queues a drain itself.
-# No event waits for a drain that has already looked, whatever the timing, and no process keeps
-# any state. If the drain message is lost, the flag expires (DRAIN_QUEUED_SECONDS) and the next
-# event queues another; the sweeper (payments.tasks) applies rows left waiting longer than
+# A stored event is applied by a *drain*: a task that applies every waiting row. One flag, the
+# presence of the single StripeDrainQueued row, says "a drain is queued and has not started
+# yet" (payments/sql.py):
+#   - after each stored row commits, _queue_drain inserts the flag row (ON CONFLICT DO NOTHING,
+#     its own statement, so it runs after that commit) and, only if it inserted it, publishes a
+#     drain;
+#   - a drain deletes the flag row first (committed), then applies every waiting row.
+# So an event either finds the flag row there, and the queued drain, which has not deleted it,
+# hence not looked yet, sees its row, committed before; or inserts it and queues a drain
+# itself. (If the drain's DELETE is in flight, the INSERT waits for it and then inserts.) No
+# event waits for a drain that has already looked, whatever the timing, and no process keeps any
+# state. If the drain message is lost, the sweeper (payments.tasks, every minute) deletes a
+# flag older than DRAIN_QUEUED_SECONDS and applies the rows left waiting longer than
 # SWEEPER_GRACE_SECONDS, e.g. while the broker was down.
 
-DRAIN_QUEUED = "stripe-events-drain-queued"
-# How long a lost drain message can hold back new drains.
+# A flag this old has lost its drain message (a drain starts within a second when workers run).
 DRAIN_QUEUED_SECONDS = 10
 
 
@@ -98,29 +99,34 @@ def _queue_drain() -> None:
     """Make sure a drain looks at the ledger after this moment (on commit of a stored row).
 
     What the flag saves (measured in-process, webhook view, 2-core VM): a Celery publish per
-    event adds 0.6 - 1.0 ms of CPU to an ack that costs 0.8 - 1.0 ms without it, and one task
-    per event made the workers fall behind at 100 events/s; the flag costs one Redis SET NX,
-    about 0.08 ms, and under load one publish serves a burst whose rows a drain applies in a
-    loop. (The in-process "belief" this replaces also skipped the SET NX for half a second
-    after seeing the flag, at the price of state in process memory and a drain that slept
-    before it stopped.)"""
+    event adds 0.6 - 1.0 ms of CPU to an ack that costs 0.6 - 0.8 ms without it, and one task
+    per event made the workers fall behind at 100 events/s; with the flag, one publish serves
+    a burst whose rows a drain applies in a loop. The flag is a PostgreSQL row, not a Redis
+    key: the statement costs about 55 us of wall time against 150 - 250 us for a Redis SET NX
+    through the cache client, and the ack no longer needs Redis to coalesce."""
     from payments.tasks import drain_stripe_events
 
-    # True: we set it; False: a drain is queued and will see our row; None: the cache is
-    # unreachable, so nobody can tell: queue one.
-    queued = fail_soft.add(DRAIN_QUEUED, 1, timeout=DRAIN_QUEUED_SECONDS)
-    if queued is False:
-        return
-    if not enqueue(drain_stripe_events) and queued:
+    with connection.cursor() as cursor:
+        cursor.execute(sql.DRAIN_QUEUE, sql.NEW_DRAIN_QUEUED.defaults())
+        queued = cursor.fetchone() is not None
+    if queued and not enqueue(drain_stripe_events):
         # The broker is down: the row stays pending for the sweeper. Let the next event try
         # again rather than leave a flag that no drain will clear.
-        fail_soft.delete(DRAIN_QUEUED)
+        _drain_starts()
 
 
 def _drain_starts() -> None:
-    """Clear the flag before the drain's first look: from here on, a newly stored event queues
-    another drain. (Cache unreachable: the flag expires by itself.)"""
-    fail_soft.delete(DRAIN_QUEUED)
+    """Delete the flag before the drain's first look: from here on, a newly stored event
+    queues another drain."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.DRAIN_START)
+
+
+def drain_flags_forget_lost() -> int:
+    """Delete a flag whose drain never started (its message was lost); the sweeper's call."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.DRAIN_FORGET_LOST, [DRAIN_QUEUED_SECONDS])
+        return cursor.rowcount
 
 
 def stripe_events_drain(*, batch: int = 100) -> int:

@@ -172,3 +172,15 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class StripeDrainQueued(models.Model):
+    """At most one row, while a drain of the ledger is queued and has not started yet
+    (payments.ledger, "Draining"). Its presence is the flag; `queued_at` lets the sweeper clear
+    one whose drain message was lost."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    queued_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"drain queued at {self.queued_at:%Y-%m-%d %H:%M:%S}"

@@ -5,7 +5,7 @@ config/sql.py; checked against the model and the table by config/tests/test_sql.
 
 from bookings.models import Booking, Customer
 from config.sql import Insert, Table, columns
-from payments.models import Payment, StripeEvent
+from payments.models import Payment, StripeDrainQueued, StripeEvent
 from stations.models import Station
 
 _event = Table(StripeEvent)
@@ -53,4 +53,22 @@ PAYMENT_FOR_INTENT = (
     f"JOIN {_customer} c ON c.{_customer.pk} = b.{_booking.customer} "
     f"WHERE p.{_payment.stripe_payment_intent_id} = %s "
     f"FOR UPDATE OF p, b"
+)
+
+
+# --- The drain flag (ledger._queue_drain, ledger._drain_starts, the sweeper) -----------------
+
+# "A drain is queued and has not started": the presence of the one row. Set by the event whose
+# INSERT below returns a row (ON CONFLICT DO NOTHING takes no lock and writes nothing when the
+# row is there, which is every event but the first of a burst); cleared by the drain before its
+# first look, and by the sweeper when its drain message was lost.
+_drain = Table(StripeDrainQueued)
+NEW_DRAIN_QUEUED = Insert(StripeDrainQueued, {"id": "1", "queued_at": "now()"})
+DRAIN_QUEUE = (
+    f"INSERT INTO {_drain} ({NEW_DRAIN_QUEUED.columns}) VALUES ({NEW_DRAIN_QUEUED.values}) "
+    f"ON CONFLICT ({_drain.pk}) DO NOTHING RETURNING {_drain.pk}"
+)
+DRAIN_START = f"DELETE FROM {_drain}"
+DRAIN_FORGET_LOST = (
+    f"DELETE FROM {_drain} WHERE {_drain.queued_at} < now() - %s * interval '1 second'"
 )

@@ -97,6 +97,7 @@ def sweep_stripe_events() -> int:
     """Re-enqueue ledger rows still waiting (the broker was down when they arrived) or failed
     with attempts left, resend refunds Stripe never accepted, and withdraw the open
     PaymentIntents of bookings that ended (expired holds) (beat: every minute)."""
+    ledger.drain_flags_forget_lost()
     stuck = selectors.stripe_events_stuck()
     for row_id in stuck:
         process_stripe_event.delay(row_id)

@@ -1,6 +1,6 @@
 """
-The drain of webhook events (payments.ledger): a Redis flag says "a drain is queued and has not
-started"; a stored event publishes a drain only when the flag was not set, and a drain clears it
+The drain of webhook events (payments.ledger): a flag row says "a drain is queued and has not
+started"; a stored event publishes a drain only when it inserted the flag, and a drain deletes it
 before its first look at the ledger.
 
 What must hold: the webhook's ack stores the row and checks the flag, nothing more (one publish
@@ -11,18 +11,19 @@ waits for time to pass.
 
 import itertools
 import threading
+from datetime import timedelta
 
 import psycopg
 import pytest
-from django.core.cache import caches
 from django.db import connection, transaction
+from django.db.models import F
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from config.tests.worker import database_url_for_tests
 from payments import ledger, selectors
 from payments import tasks as payment_tasks
-from payments.models import EventOutcome, StripeEvent
+from payments.models import EventOutcome, StripeDrainQueued, StripeEvent
 from payments.tests.conftest import WEBHOOK, build_stripe_event, encode, stripe_signature
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,21 +38,6 @@ def published(monkeypatch):
     drains = []
     monkeypatch.setattr(payment_tasks.drain_stripe_events, "delay", lambda: drains.append(1))
     return drains
-
-
-@pytest.fixture
-def flag_checks(monkeypatch):
-    """The keys the ledger asked Redis to SET NX."""
-    backend = caches["default"]
-    add = backend.add
-    keys = []
-
-    def counting_add(key, *args, **kwargs):
-        keys.append(key)
-        return add(key, *args, **kwargs)
-
-    monkeypatch.setattr(backend, "add", counting_add)
-    return keys
 
 
 def an_event() -> dict:
@@ -83,16 +69,16 @@ def outcome(row_id: int) -> str:
 
 
 def test_the_ack_stores_the_row_and_checks_the_flag_and_a_burst_publishes_one_drain(
-    published, flag_checks, settings
+    published, settings
 ):
     client = Client()
     with CaptureQueriesContext(connection) as queries:
         for _ in range(5):
             post(client, an_event(), settings)
 
-    # Per event: one INSERT and one SET NX. One publish for the whole burst.
-    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"] * 5
-    assert len(flag_checks) == 5
+    # Per event: the row's INSERT, then the flag's. One publish for the whole burst.
+    tables = [q["sql"].split()[2] for q in queries.captured_queries]
+    assert tables == ['"payments_stripeevent"', '"payments_stripedrainqueued"'] * 5
     assert published == [1]
 
     assert ledger.stripe_events_drain() == 5
@@ -175,7 +161,7 @@ def test_a_row_another_worker_holds_is_left_to_it_and_the_drain_ends(published):
     assert outcome(held) == EventOutcome.IGNORED
 
 
-def test_with_the_broker_down_the_next_event_tries_again(monkeypatch, flag_checks):
+def test_with_the_broker_down_the_next_event_tries_again(monkeypatch):
     attempts = []
 
     def broker_down(task, *args, **options):
@@ -191,7 +177,25 @@ def test_with_the_broker_down_the_next_event_tries_again(monkeypatch, flag_check
     assert {first, second} <= set(selectors.stripe_events_stuck(older_than_seconds=-60))
 
 
-def test_with_the_cache_down_every_event_queues_a_drain(dead_cache, published):
+def test_with_the_cache_down_the_ack_still_publishes_one_drain_per_burst(dead_cache, published):
     record(an_event())
     record(an_event())
-    assert published == [1, 1]  # nobody can tell whether a drain is queued: each queues one
+    assert published == [1]  # the flag is in PostgreSQL: Redis is not asked
+
+
+def test_a_flag_whose_drain_message_was_lost_is_forgotten_by_the_sweeper(published):
+    first = record(an_event())
+    assert published == [1]  # ... and that message is lost
+    assert ledger.drain_flags_forget_lost() == 0  # a fresh flag is a drain on its way
+    record(an_event())
+    assert published == [1]
+
+    StripeDrainQueued.objects.update(
+        queued_at=F("queued_at") - timedelta(seconds=ledger.DRAIN_QUEUED_SECONDS + 1)
+    )
+    payment_tasks.sweep_stripe_events()  # forgets it (and leaves young rows to their drain)
+    assert not StripeDrainQueued.objects.exists()
+    third = record(an_event())
+    assert published == [1, 1]  # the next event queues a drain
+    ledger.stripe_events_drain()
+    assert outcome(first) == outcome(third) == EventOutcome.IGNORED
