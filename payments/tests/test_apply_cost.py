@@ -88,13 +88,15 @@ def test_a_redelivered_success_writes_nothing(paid_booking, apply_event, stripe_
     with CaptureQueriesContext(connection) as queries:
         apply_event(event)
     writes = [
-        q["sql"].replace("INSERT INTO", "INSERT").split()[:2]
+        q["sql"].replace("INSERT INTO", "INSERT").replace("DELETE FROM", "DELETE").split()[:2]
         for q in queries
         if q["sql"].startswith(("UPDATE", "INSERT", "DELETE"))
     ]
     assert writes == [
         ["INSERT", '"payments_stripeevent"'],  # stored by the webhook
-        ["UPDATE", '"payments_stripeevent"'],  # its outcome
+        ["INSERT", '"payments_stripedrainqueued"'],  # a drain queued (payments.ledger)
+        ["DELETE", '"payments_stripedrainqueued"'],  # ... and started
+        ["UPDATE", '"payments_stripeevent"'],  # the event's outcome; nothing else
     ]
     payment_after = Payment.objects.get(pk=payment.pk)
     assert payment_after.updated_at == payment.updated_at
