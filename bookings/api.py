@@ -340,7 +340,15 @@ class StaffBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
 
     @extend_schema(
         request=None,
-        responses={200: s.StaffBookingSerializer, **errors("nothing_due", "invalid_transition")},
+        responses={
+            200: s.StaffBookingSerializer,
+            **errors(
+                "nothing_due",
+                "invalid_transition",
+                "payment_provider_refused",
+                "payment_provider_unavailable",
+            ),
+        },
     )
     @action(detail=True, methods=["post"], url_path="request-balance")
     def request_balance(self, request, pk=None):

@@ -58,6 +58,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "idempotency_key_reused": (422, "this Idempotency-Key came with another request before"),
     "throttled": (429, "too many requests: wait for `Retry-After` seconds"),
     "refund_failed": (502, "Stripe refused the refund"),
+    "payment_provider_refused": (502, "Stripe refused to create the payment request"),
+    "payment_provider_unavailable": (503, "Stripe did not answer: nothing was created, try again"),
 }
 
 # Text of a request (a body's strings, a query string) may not hold NUL: PostgreSQL cannot

@@ -101,7 +101,20 @@ def payment_request_balance(*, booking: Booking, actor: bookings.Actor) -> Payme
             code="invalid_transition",
             status_code=409,
         )
-    payment = _balance_payment(booking, due)
+    try:
+        payment = _balance_payment(booking, due)
+    except stripe_client.StripeUnavailable as exc:
+        raise ApiError(
+            "Stripe did not answer; nothing was created. Try again in a minute.",
+            code="payment_provider_unavailable",
+            status_code=503,
+        ) from exc
+    except stripe_client.StripeRejected as exc:
+        raise ApiError(
+            f"Stripe refused the payment request: {exc}",
+            code="payment_provider_refused",
+            status_code=502,
+        ) from exc
     payments_withdraw_stale(booking=booking, keep=payment)
     bookings.booking_note(
         booking=booking,

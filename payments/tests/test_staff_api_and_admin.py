@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from payments import stripe_client
 from payments.models import EventOutcome, Payment, PaymentKind, PaymentStatus, Refund, StripeEvent
 from payments.tests.conftest import BOOKINGS, deposit_of
 
@@ -316,6 +317,32 @@ def test_request_balance_creates_the_intent_and_tells_the_customer(
     # Asking again reuses the same intent.
     assert client.post(f"{STAFF_BOOKINGS}{paid_booking.pk}/request-balance").status_code == 200
     assert paid_booking.payments.filter(kind=PaymentKind.BALANCE).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        (stripe_client.StripeUnavailable("timed out"), 503, "payment_provider_unavailable"),
+        (stripe_client.StripeRejected("account restricted"), 502, "payment_provider_refused"),
+    ],
+)
+def test_request_balance_when_stripe_fails_is_an_error_and_creates_nothing(
+    failure, status, code, paid_booking, staff_client, sj_agent, monkeypatch, mailoutbox
+):
+    def stripe_fails(**kwargs):
+        raise failure
+
+    monkeypatch.setattr(stripe_client, "create_payment_intent", stripe_fails)
+    before = set(paid_booking.payments.values_list("pk", "status"))
+
+    response = staff_client(sj_agent).post(f"{STAFF_BOOKINGS}{paid_booking.pk}/request-balance")
+
+    assert response.status_code == status, response.content
+    assert response.json()["error"] == code
+    assert set(response.json()) == {"error", "detail", "fields"}
+    assert set(paid_booking.payments.values_list("pk", "status")) == before
+    assert not paid_booking.events.filter(reason="balance requested").exists()
+    assert mailoutbox == []
 
 
 def test_request_balance_with_nothing_due_is_409(
