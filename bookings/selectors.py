@@ -5,7 +5,7 @@ from django.db.models import Q, QuerySet
 
 from bookings import sql
 from bookings.models import Booking, PriceList
-from config.sql import instance_from_row
+from config.sql import instances_from_row
 from stations import tenancy
 from stations.models import Role, Station
 
@@ -49,11 +49,8 @@ def active_station_priced(slug: str) -> Station | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    n = len(Station._meta.concrete_fields)
-    station = instance_from_row(Station, row[:n])
-    prices = None
-    if row[n] is not None:
-        prices = instance_from_row(PriceList, row[n:])
+    station, prices = instances_from_row(row, Station, PriceList)
+    if prices is not None:
         prices._state.fields_cache["station"] = station
     station._state.fields_cache["price_list"] = prices
     return station

@@ -88,6 +88,19 @@ def instance_from_row(model: type[Model], values):
     return model.from_db(connection.alias, [f.attname for f in fields], values)
 
 
+def instances_from_row(row, *models: type[Model]) -> list:
+    """One instance per model from a row holding each model's columns in turn (as `columns()`
+    lists them), in the order given; None for a model whose primary key is NULL (an outer
+    join that found nothing)."""
+    instances = []
+    for model in models:
+        n = len(model._meta.concrete_fields)
+        part, row = row[:n], row[n:]
+        pk_index = model._meta.concrete_fields.index(model._meta.pk)
+        instances.append(None if part[pk_index] is None else instance_from_row(model, part))
+    return instances
+
+
 def written_by_database(field: Field) -> bool:
     """The database fills this column when an INSERT leaves it out: an auto-incrementing
     primary key, a `db_default`, a generated column."""

@@ -24,7 +24,7 @@ from bookings import services as bookings
 from bookings.models import Booking, Customer
 from config.broker import enqueue
 from config.db import savepoint_if_in_transaction
-from config.sql import instance_from_row
+from config.sql import instances_from_row
 from payments import facts, intents, refunds, sql
 from payments.models import FINAL_OUTCOMES, EventOutcome, Payment, StripeEvent
 from stations.models import Station
@@ -301,12 +301,9 @@ def _payment_locked(intent_id: str) -> Payment | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    parts = []
-    for model in (Payment, Booking, Station, Customer):
-        n = len(model._meta.concrete_fields)
-        parts.append(instance_from_row(model, row[:n]))
-        row = row[n:]
-    payment, booking, station, customer = parts
+    payment, booking, station, customer = instances_from_row(
+        row, Payment, Booking, Station, Customer
+    )
     booking._state.fields_cache.update(station=station, customer=customer)
     payment._state.fields_cache["booking"] = booking
     return payment
