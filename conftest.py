@@ -33,6 +33,8 @@ from testing.factories import MembershipFactory, UserFactory
 
 PASSWORD = "hibachi-demo"
 
+pytest_plugins = ["testing.browser"]  # the `browser` fixture (headless Chromium)
+
 # Tests storm the live server with a few dozen simultaneous connections; Django's listen
 # backlog of 10 made the kernel drop some of them (seen as a reset connection now and then).
 basehttp.WSGIServer.request_queue_size = 128

@@ -108,6 +108,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "stations.admin_time.StationTimezoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -351,6 +352,8 @@ if TRUSTED_PROXY_COUNT:
 
 # --- I18N, time -----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
+# Display formats that name the time zone (the admin shows station time): config/formats.
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

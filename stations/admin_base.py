@@ -20,7 +20,8 @@ from django.apps import apps
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 
-from stations import tenancy
+from config.money import format_money, is_cents_field, money_formfield
+from stations import admin_time, tenancy
 from stations.models import Station
 
 
@@ -37,7 +38,7 @@ class StationListFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        if not value or not value.isdigit():
+        if not value or not str(value).isdigit():
             return queryset
         path = tenancy.station_path(queryset.model)
         return queryset.filter(**{("pk" if not path else f"{path}_id"): int(value)})
@@ -69,7 +70,33 @@ def _guarded(func, roles: frozenset):
     return guarded
 
 
-class _ScopedChoices:
+def money_column(field: str, description: str | None = None):
+    """A list or page column showing a `*_cents` field as money in the row's currency (its own
+    `currency`, else its station's)."""
+
+    def show(modeladmin, obj):
+        currency = getattr(obj, "currency", None)
+        if currency is None:
+            station = getattr(obj, "station", None)
+            currency = getattr(station, "currency", "USD")
+        return format_money(getattr(obj, field), currency)
+
+    show.short_description = description or field.removesuffix("_cents").replace("_", " ")
+    show.admin_order_field = field
+    show.__name__ = f"{field}_money"
+    return show
+
+
+class _MoneyInputs:
+    """Every `*_cents` integer field of a form is typed in dollars and cents (config.money)."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if is_cents_field(db_field):
+            return money_formfield(db_field, **kwargs)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+class _ScopedChoices(_MoneyInputs):
     """Foreign-key and many-to-many choices of a form that writes: only rows of the stations
     where the user holds one of the admin's `write_roles` (so a chef at one station who manages
     another cannot pick the first station's rows). The choices are also what a submitted form is
@@ -104,6 +131,22 @@ class StationScopedAdmin(_ScopedChoices, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return tenancy.scope(super().get_queryset(request), request.user, roles=self.view_roles)
+
+    # --- Station time (stations.admin_time) -------------------------------------------------
+
+    def get_object(self, request, object_id, from_field=None):
+        """A change, history or delete page is shown in its station's time zone."""
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            admin_time.activate_for_station(request, tenancy.station_id_of(obj))
+        return obj
+
+    def changelist_view(self, request, extra_context=None):
+        """A list filtered to one station is shown in that station's time zone."""
+        station = request.GET.get(StationListFilter.parameter_name, "")
+        if station.isdigit():
+            admin_time.activate_for_station(request, int(station))
+        return super().changelist_view(request, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)

@@ -153,7 +153,7 @@ def test_owner_changes_station_settings_and_zones(request, who, san_jose):
     url = reverse("admin:stations_station_change", args=[san_jose.pk])
     data = form_data(client.get(url))
     data["buffer_minutes"] = "45"
-    data["zones-0-travel_fee_cents"] = "1234"  # first zone by ordering: the free one
+    data["zones-0-travel_fee_cents"] = "12.34"  # dollars; first zone by ordering: the free one
     response = client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     san_jose.refresh_from_db()

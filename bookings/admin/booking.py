@@ -1,20 +1,18 @@
+"""Bookings in the back office: the list, the booking page, its actions, and the calendar."""
+
 from datetime import date, timedelta
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.urls import path, reverse
 
 from bookings import calendar, selectors, services
+from bookings.admin.forms import BookingAdminForm
 from bookings.models import (
-    AddOn,
     Booking,
     BookingEvent,
     BookingStatus,
-    Customer,
-    Notification,
-    PriceList,
 )
 from bookings.scheduling import local_today
 from config.exceptions import ApiError
@@ -26,43 +24,6 @@ from stations.admin_base import StationListFilter, StationScopedAdmin, StationSc
 from stations.models import Chef
 
 CALENDAR_YEARS = 50  # how far back and ahead the calendar browses; beyond, today
-
-
-@admin.register(PriceList)
-class PriceListAdmin(StationScopedAdmin):
-    write_roles = tenancy.MANAGE_ROLES
-    list_display = [
-        "station",
-        "adult_price_cents",
-        "child_price_cents",
-        "tax_rate_bp",
-        "updated_at",
-    ]
-    list_select_related = ["station"]
-
-
-@admin.register(AddOn)
-class AddOnAdmin(StationScopedAdmin):
-    write_roles = tenancy.MANAGE_ROLES
-    list_display = ["label", "code", "station", "pricing", "price_cents", "active"]
-    list_filter = [StationListFilter, "pricing", "active"]
-    list_select_related = ["station"]
-    search_fields = ["label", "code"]
-
-
-@admin.register(Customer)
-class CustomerAdmin(StationScopedAdmin):
-    list_display = ["name", "email", "phone", "station", "sms_opt_in", "do_not_contact"]
-    list_filter = [StationListFilter, "sms_opt_in", "email_opt_in", "do_not_contact"]
-    list_select_related = ["station"]
-    search_fields = ["name", "email", "phone"]
-    readonly_fields = ["erased_at", "created_at", "updated_at"]
-
-    def get_queryset(self, request):
-        # Chefs see their events, not the customer book.
-        return tenancy.scope(
-            super().get_queryset(request), request.user, roles=tenancy.STAFF_WRITE_ROLES
-        )
 
 
 class BookingEventInline(StationScopedInline):
@@ -77,20 +38,6 @@ class BookingEventInline(StationScopedInline):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-class BookingAdminForm(forms.ModelForm):
-    class Meta:
-        model = Booking
-        fields = ["chef", "notes"]
-
-    def clean_chef(self):
-        chef = self.cleaned_data["chef"]
-        if "chef" in self.changed_data and not services.chef_is_free(
-            booking=self.instance, chef=chef
-        ):
-            raise forms.ValidationError(f"{chef.name} is not free at this time.")
-        return chef
 
 
 @admin.register(Booking)
@@ -344,40 +291,3 @@ class BookingAdmin(StationScopedAdmin):
             context["lanes"] = calendar.day_lanes(request.user, station, day)
             context["hours"] = calendar.hours()
         return render(request, "admin/bookings/booking/calendar.html", context)
-
-
-@admin.register(Notification)
-class NotificationAdmin(StationScopedAdmin):
-    """The outbox, read-only: what each customer was sent (or why not), and what is still on
-    its way. Chefs don't see customer messages."""
-
-    view_roles = tenancy.STAFF_WRITE_ROLES
-    list_display = ["created_at", "booking", "subject", "channel", "status", "attempts", "sent_at"]
-    list_filter = [StationListFilter, "status", "channel"]
-    list_select_related = ["booking"]
-    search_fields = ["booking__reference", "subject"]
-    ordering = ["-created_at", "-pk"]
-    date_hierarchy = "created_at"
-    raw_id_fields = ["booking"]
-    fields = [
-        "booking",
-        "key",
-        "channel",
-        "subject",
-        "text",
-        "status",
-        "attempts",
-        "last_error",
-        "created_at",
-        "sent_at",
-    ]
-    readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False  # messages are written by the services that change bookings
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
