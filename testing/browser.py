@@ -114,6 +114,8 @@ def browser(live_server):
     """A headless Chromium on the live server (skipped, saying how to install it, if absent)."""
     found = _binaries()
     if found is None:
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail("REQUIRE_BROWSER is set and Chromium or chromedriver is missing")
         pytest.skip("Chromium is not installed: apt-get install chromium chromium-driver")
     try:
         from selenium import webdriver

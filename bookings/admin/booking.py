@@ -1,20 +1,16 @@
 """Bookings in the back office: the list, the booking page, its actions, and the calendar."""
 
-from datetime import date, timedelta
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import render
-from django.urls import path, reverse
 
-from bookings import calendar, selectors, services
+from bookings import selectors, services
+from bookings.admin.calendar_view import CalendarMixin
 from bookings.admin.forms import BookingAdminForm
 from bookings.models import (
     Booking,
     BookingEvent,
     BookingStatus,
 )
-from bookings.scheduling import local_today
 from config.exceptions import ApiError
 from payments import intents as payment_intents
 from payments import refunds as payment_refunds
@@ -22,8 +18,6 @@ from payments import stripe_client
 from stations import tenancy
 from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
 from stations.models import Chef
-
-CALENDAR_YEARS = 50  # how far back and ahead the calendar browses; beyond, today
 
 
 class BookingEventInline(StationScopedInline):
@@ -41,7 +35,7 @@ class BookingEventInline(StationScopedInline):
 
 
 @admin.register(Booking)
-class BookingAdmin(StationScopedAdmin):
+class BookingAdmin(CalendarMixin, StationScopedAdmin):
     change_list_template = "admin/bookings/booking/change_list.html"
     list_display = [
         "reference",
@@ -242,52 +236,3 @@ class BookingAdmin(StationScopedAdmin):
             lambda b, actor: services.customer_apply_submitted_contact(booking=b, actor=actor),
             "applied to their customer",
         )
-
-    # --- Calendar ---------------------------------------------------------------------------
-
-    def get_urls(self):
-        view = self.admin_site.admin_view(self.calendar_view)
-        return [path("calendar/", view, name="bookings_booking_calendar"), *super().get_urls()]
-
-    def calendar_view(self, request):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        stations = list(tenancy.stations_for(request.user).order_by("name"))
-        station = next(
-            (s for s in stations if str(s.pk) == request.GET.get("station")),
-            stations[0] if stations else None,
-        )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Calendar",
-            "stations": stations,
-            "station": station,
-        }
-        if station is None:
-            return render(request, "admin/bookings/booking/calendar.html", context)
-        today = local_today(station)
-        try:
-            day = date.fromisoformat(request.GET.get("date", ""))
-        except ValueError:
-            day = today
-        if abs(day.year - today.year) > CALENDAR_YEARS:
-            day = today  # the grid's neighbouring months must exist (no year 0 or 10000)
-        mode = "day" if request.GET.get("view") == "day" else "month"
-        month_start = day.replace(day=1)
-        context.update(
-            mode=mode,
-            day=day,
-            month=month_start,
-            prev_month=(month_start - timedelta(days=1)).replace(day=1),
-            next_month=(month_start + timedelta(days=32)).replace(day=1),
-            prev_day=day - timedelta(days=1),
-            next_day=day + timedelta(days=1),
-            changelist=reverse("admin:bookings_booking_changelist"),
-        )
-        if mode == "month":
-            context["weeks"] = calendar.month_grid(request.user, station, month_start)
-        else:
-            context["lanes"] = calendar.day_lanes(request.user, station, day)
-            context["hours"] = calendar.hours()
-        return render(request, "admin/bookings/booking/calendar.html", context)
