@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.utils.html import format_html
 
 from bookings import selectors, services
 from bookings.admin.booking_changes import BookingChangesMixin
@@ -114,9 +115,16 @@ class BookingAdmin(BookingChangesMixin, CalendarMixin, StationScopedAdmin):
         ]
 
     def get_list_display(self, request):
-        if sees_money(request.user, None):
-            return self.list_display
-        return [c for c in self.list_display if c not in self.MONEY_COLUMNS]
+        """No money columns for chefs; no station column for people of one station."""
+        columns = list(self.list_display)
+        if not sees_money(request.user, None):
+            columns = [c for c in columns if c not in self.MONEY_COLUMNS]
+        if (
+            not tenancy.is_superuser(request.user)
+            and len(tenancy.station_ids_for(request.user)) < 2
+        ):
+            columns.remove("station")
+        return columns
 
     def get_list_filter(self, request):
         if sees_money(request.user, None):
@@ -209,7 +217,10 @@ class BookingAdmin(BookingChangesMixin, CalendarMixin, StationScopedAdmin):
 
     @admin.display(description="when", ordering="event_date")
     def when_display(self, booking):
-        return local_event(booking.event_date, booking.start_time)
+        return format_html(
+            '<span style="white-space:nowrap">{}</span>',
+            local_event(booking.event_date, booking.start_time),
+        )
 
     @admin.display(description="guests")
     def guests_display(self, booking):

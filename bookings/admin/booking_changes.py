@@ -40,6 +40,13 @@ def booking_version(booking: Booking, terms) -> str:
     return "|".join(map(str, parts))
 
 
+def _notice(hours: int) -> str:
+    """How long before the event, as people say it: "12 days", "30 hours"."""
+    if hours >= 48:
+        return f"{hours // 24} days"
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
 class CancelForm(forms.Form):
     version = forms.CharField(widget=forms.HiddenInput)
     reason = forms.CharField(
@@ -167,6 +174,7 @@ class BookingChangesMixin:
             f"Cancel {booking.reference}",
             form=form,
             terms=terms,
+            notice=_notice(terms.hours_before),
             refund=format_money(terms.refund_cents, booking.currency),
             forfeit=format_money(terms.forfeit_cents, booking.currency),
         )

@@ -298,7 +298,7 @@ class BookingEventInline(StationScopedInline):
     named are loaded once per page (an inline instance lives for one request)."""
 
     model = BookingEvent
-    fields = ["created_at", "actor", "change", "reason", "details"]
+    fields = ["created_at", "by", "change", "reason", "details"]
     readonly_fields = fields
     can_delete = False
     verbose_name_plural = "Status history"
@@ -332,7 +332,7 @@ class BookingEventInline(StationScopedInline):
         return f"{labels.get(event.from_status, event.from_status)} → {to}"
 
     @admin.display(description="by")
-    def actor(self, event: BookingEvent):
+    def by(self, event: BookingEvent):
         return event.actor_label
 
     @admin.display(description="details")

@@ -152,9 +152,14 @@ def test_when_filter_with_facets_and_date_drilldown(client, december, sj_manager
     client = as_user(client, sj_manager)
 
     facets = client.get(LIST, {"_facets": "True"})
+    every_filter = client.get(
+        LIST, {"_facets": "True", "money": "outstanding", "chef": "1", "when": "past"}
+    )
     drill = client.get(LIST, {"event_date__year": "2026", "event_date__month": "12"})
 
     assert facets.status_code == 200
+    assert every_filter.status_code == 200
+    assert "Outstanding (balance due) (" in every_filter.content.decode()
     assert "Upcoming (4)" in facets.content.decode()
     assert len(listed(drill)) == 5  # the date drill-down reaches past days
 
