@@ -287,7 +287,11 @@ class BookingChangesMixin:
             self.message_user(request, f"Not rescheduled: {exc.detail}", messages.ERROR)
             return HttpResponseRedirect(f"{back}?{urlencode({'date': day.isoformat()})}")
         except stripe_client.StripeError as exc:
-            self.message_user(request, f"Stripe: {exc}", messages.ERROR)
+            self.message_user(
+                request,
+                f"Stripe: {exc}. Check the booking's date and history before trying again.",
+                messages.ERROR,
+            )
             return HttpResponseRedirect(self._page(booking))
         fee = terms.get("fee_cents") or 0
         self.message_user(
