@@ -12,10 +12,11 @@ happened (completed, no-show, or a cancellation with a refund they choose).
 """
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.utils import timezone
 
+from bookings import pricing
 from bookings.models import Booking
 from bookings.pricing import price_list_for
 
@@ -75,3 +76,38 @@ def reschedule_terms(booking: Booking, now: datetime | None = None) -> Reschedul
     return RescheduleTerms(
         hours, False, price_list_for(booking.station).change_fee_cents, "change_fee"
     )
+
+
+@dataclass(frozen=True)
+class ReschedulePreview:
+    """What a reschedule to another date would do, before anyone confirms it (staff see it on
+    the booking page): the policy's terms, the new total (re-priced as booking_reschedule does,
+    plus fees), what would then be due, and what the booking would hold above it (refunded)."""
+
+    terms: RescheduleTerms
+    total_cents: int
+    balance_due_cents: int
+    refund_cents: int
+
+
+def reschedule_preview(
+    booking: Booking, event_date: date, now: datetime | None = None
+) -> ReschedulePreview:
+    """The terms and money of moving `booking` to `event_date` now: the same re-pricing as
+    `bookings.services.booking_reschedule` (the people, add-ons and travel fee as sold; the
+    new date's minimum spend and rates). Raises ApiError when the booking can no longer be
+    priced (an add-on or ZIP the station dropped)."""
+    terms = reschedule_terms(booking, now)
+    quote = pricing.quote(
+        station=booking.station,
+        event_date=event_date,
+        adults=booking.adults,
+        children=booking.children,
+        zip_code=booking.zip_code,
+        addon_codes=booking.addon_codes,
+        sold_lines=booking.quote_lines,
+        travel_fee_cents=booking.travel_fee_cents,
+    )
+    total = quote.total_cents + booking.fees_cents + terms.fee_cents
+    held = max(0, booking.net_paid_cents)
+    return ReschedulePreview(terms, total, max(0, total - held), max(0, held - total))

@@ -2,58 +2,62 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.utils.html import format_html
 
 from bookings import selectors, services
+from bookings.admin.booking_changes import BookingChangesMixin
+from bookings.admin.booking_filters import ChefFilter, OutstandingFilter, WhenFilter
+from bookings.admin.booking_page import (
+    BookingEventInline,
+    PaymentInline,
+    local_event,
+    money_summary,
+    quote_table,
+    refunds_list,
+    sees_money,
+)
 from bookings.admin.calendar_view import CalendarMixin
 from bookings.admin.forms import BookingAdminForm
-from bookings.models import (
-    Booking,
-    BookingEvent,
-    BookingStatus,
-)
+from bookings.models import Booking, BookingStatus
 from config.exceptions import ApiError
+from config.money import format_money
 from payments import intents as payment_intents
 from payments import refunds as payment_refunds
 from payments import stripe_client
 from stations import tenancy
-from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
+from stations.admin_base import StationListFilter, StationScopedAdmin
 from stations.models import Chef
 
 
-class BookingEventInline(StationScopedInline):
-    model = BookingEvent
-    fields = ["created_at", "actor_label", "from_status", "to_status", "reason", "data"]
-    readonly_fields = fields
-    can_delete = False
-    verbose_name_plural = "Status history"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Booking)
-class BookingAdmin(CalendarMixin, StationScopedAdmin):
+class BookingAdmin(BookingChangesMixin, CalendarMixin, StationScopedAdmin):
     change_list_template = "admin/bookings/booking/change_list.html"
+    change_form_template = "admin/bookings/booking/change_form.html"
     list_display = [
         "reference",
-        "event_date",
-        "start_time",
+        "when_display",
         "station",
         "customer",
         "chef",
         "guests_display",
         "status",
         "total_display",
+        "paid_display",
+        "balance_display",
     ]
-    list_filter = [StationListFilter, "status", "source", "event_date"]
+    MONEY_COLUMNS = ("total_display", "paid_display", "balance_display")
+    list_filter = [
+        StationListFilter,
+        WhenFilter,
+        "status",
+        ChefFilter,
+        OutstandingFilter,
+        "source",
+    ]
     list_select_related = ["station", "customer", "chef"]
     search_fields = ["reference", "customer__name", "customer__email", "customer__phone"]
     date_hierarchy = "event_date"
-    ordering = ["-event_date", "start_time"]
-    inlines = [BookingEventInline]
+    inlines = [PaymentInline, BookingEventInline]
     actions = [
         "confirm_selected",
         "cancel_selected",
@@ -61,11 +65,20 @@ class BookingAdmin(CalendarMixin, StationScopedAdmin):
         "request_balance",
         "apply_submitted_contact",
     ]
+    MONEY_FIELDSET = "Money"
     fieldsets = [
         (None, {"fields": ["reference", "station", "status", "source", "chef"]}),
         (
-            "When",
-            {"fields": ["event_date", "start_time", "starts_at", "ends_at", "hold_expires_at"]},
+            "When (station time)",
+            {
+                "fields": [
+                    "event_display",
+                    "starts_at",
+                    "ends_at",
+                    "hold_expires_at",
+                    "station_zone",
+                ]
+            },
         ),
         (
             "Party",
@@ -76,32 +89,55 @@ class BookingAdmin(CalendarMixin, StationScopedAdmin):
                     "adults",
                     "children",
                     "addon_codes",
+                    # allergies: added with the Booking.allergies field (issue 12, point 8)
                     "notes",
                 ]
             },
         ),
         ("Where", {"fields": ["address_line1", "address_line2", "city", "state", "zip_code"]}),
         (
-            "Money (cents)",
-            {
-                "fields": [
-                    "currency",
-                    "quote_lines",
-                    "subtotal_cents",
-                    "travel_fee_cents",
-                    "gratuity_cents",
-                    "tax_cents",
-                    "fees_cents",
-                    "total_cents",
-                    "deposit_cents",
-                    "amount_paid_cents",
-                    "amount_refunded_cents",
-                    "amount_refund_pending_cents",
-                    "credit_display",
-                ]
-            },
+            MONEY_FIELDSET,
+            {"fields": ["money_display", "quote_display", "refunds_display"]},
         ),
     ]
+
+    def get_fieldsets(self, request, obj=None):
+        """A chef sees the event, not what it costs."""
+        if sees_money(request.user, obj):
+            return self.fieldsets
+        return [fs for fs in self.fieldsets if fs[0] != self.MONEY_FIELDSET]
+
+    def get_inline_instances(self, request, obj=None):
+        return [
+            inline
+            for inline in super().get_inline_instances(request, obj)
+            if not isinstance(inline, PaymentInline) or sees_money(request.user, obj)
+        ]
+
+    def get_list_display(self, request):
+        """No money columns for chefs; no station column for people of one station."""
+        columns = list(self.list_display)
+        if not sees_money(request.user, None):
+            columns = [c for c in columns if c not in self.MONEY_COLUMNS]
+        if (
+            not tenancy.is_superuser(request.user)
+            and len(tenancy.station_ids_for(request.user)) < 2
+        ):
+            columns.remove("station")
+        return columns
+
+    def get_list_filter(self, request):
+        if sees_money(request.user, None):
+            return self.list_filter
+        return [f for f in self.list_filter if f is not OutstandingFilter]
+
+    def get_ordering(self, request):
+        """Upcoming events soonest first (the list opens there); past ones latest first."""
+        return WhenFilter.ordering_for(request)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["booking_tools"] = self.booking_tools(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_readonly_fields(self, request, obj=None):
         # Everything moves through services; in the form only the chef can be changed (which
@@ -159,9 +195,32 @@ class BookingAdmin(CalendarMixin, StationScopedAdmin):
             )
         return text
 
-    @admin.display(description="credit owed to the customer")
-    def credit_display(self, booking):
-        return f"{booking.credit_cents / 100:,.2f} {booking.currency}"
+    @admin.display(description="event (local)")
+    def event_display(self, booking):
+        return local_event(booking.event_date, booking.start_time)
+
+    @admin.display(description="time zone")
+    def station_zone(self, booking):
+        return f"{booking.station.timezone} (every time on this page is in it)"
+
+    @admin.display(description="money")
+    def money_display(self, booking):
+        return money_summary(booking)
+
+    @admin.display(description="quote")
+    def quote_display(self, booking):
+        return quote_table(booking)
+
+    @admin.display(description="refunds")
+    def refunds_display(self, booking):
+        return refunds_list(booking)
+
+    @admin.display(description="when", ordering="event_date")
+    def when_display(self, booking):
+        return format_html(
+            '<span style="white-space:nowrap">{}</span>',
+            local_event(booking.event_date, booking.start_time),
+        )
 
     @admin.display(description="guests")
     def guests_display(self, booking):
@@ -169,7 +228,15 @@ class BookingAdmin(CalendarMixin, StationScopedAdmin):
 
     @admin.display(description="total", ordering="total_cents")
     def total_display(self, booking):
-        return f"{booking.total_cents / 100:,.2f} {booking.currency}"
+        return format_money(booking.total_cents, booking.currency)
+
+    @admin.display(description="paid")
+    def paid_display(self, booking):
+        return format_money(booking.net_paid_cents, booking.currency)
+
+    @admin.display(description="balance")
+    def balance_display(self, booking):
+        return format_money(booking.balance_due_cents, booking.currency)
 
     def _run(self, request, queryset, operation, done: str):
         ok, failed = 0, []
