@@ -6,6 +6,8 @@ from django.core.exceptions import PermissionDenied
 from bookings import selectors, services
 from bookings.admin.calendar_view import CalendarMixin
 from bookings.admin.forms import BookingAdminForm
+from bookings.admin.payment_tools import BookingPaymentToolsMixin
+from bookings.admin.phone import PhoneBookingMixin
 from bookings.models import (
     Booking,
     BookingEvent,
@@ -35,7 +37,7 @@ class BookingEventInline(StationScopedInline):
 
 
 @admin.register(Booking)
-class BookingAdmin(CalendarMixin, StationScopedAdmin):
+class BookingAdmin(PhoneBookingMixin, BookingPaymentToolsMixin, CalendarMixin, StationScopedAdmin):
     change_list_template = "admin/bookings/booking/change_list.html"
     list_display = [
         "reference",
