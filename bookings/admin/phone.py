@@ -60,7 +60,11 @@ def customer_matches(station: Station, *, phone: str, email: str) -> list[Custom
 
 
 class PhoneBookingForm(forms.Form):
-    station = forms.ModelChoiceField(queryset=Station.objects.none(), empty_label=None)
+    station = forms.ModelChoiceField(
+        queryset=Station.objects.none(),
+        empty_label=None,
+        error_messages={"invalid_choice": "No such station (or not one you take bookings for)."},
+    )
     event_date = forms.DateField(label="Date", widget=forms.DateInput(attrs={"type": "date"}))
     adults = forms.IntegerField(min_value=1, max_value=500, initial=10)
     children = forms.IntegerField(min_value=0, max_value=500, initial=0)
