@@ -80,12 +80,17 @@ class PhoneBookingForm(forms.Form):
     )
     phone = forms.CharField(max_length=32, help_text='Any format, e.g. "408 555 0190".')
     email = forms.EmailField(
-        required=False, max_length=254, help_text="Needed to e-mail the deposit link."
+        required=False,
+        max_length=254,
+        help_text="Needed to e-mail the deposit link.",
+        widget=forms.EmailInput(attrs={"size": 32}),
     )
     name = forms.CharField(max_length=120)
     sms_opt_in = forms.BooleanField(required=False, label="Agrees to text messages")
     customer_choice = forms.CharField(required=False, widget=forms.HiddenInput)
-    line1 = forms.CharField(max_length=200, label="Street address")
+    line1 = forms.CharField(
+        max_length=200, label="Street address", widget=forms.TextInput(attrs={"size": 40})
+    )
     line2 = forms.CharField(max_length=200, required=False, label="Apt, gate code")
     city = forms.CharField(max_length=100)
     state = forms.RegexField(

@@ -100,12 +100,15 @@ def test_preview_gives_free_slots_and_a_quote_in_dollars(client, san_jose, sj_ag
     data = client.get(PREVIEW, query).json()
 
     starts = [slot["start"] for slot in data["slots"]]
-    assert "17:00" in starts and starts == sorted(starts)
+    assert "17:00" in starts
+    assert starts == sorted(starts)
     quote = data["quote"]
     labels = [line["label"] for line in quote["lines"]]
-    assert labels[:1] == ["Adult"] and "Gyoza (12 pieces)" in labels
+    assert labels[:1] == ["Adult"]
+    assert "Gyoza (12 pieces)" in labels
     assert quote["lines"][0]["amount"].startswith("$")
-    assert quote["total"].startswith("$") and quote["deposit"].startswith("$")
+    assert quote["total"].startswith("$")
+    assert quote["deposit"].startswith("$")
     assert "_cents" not in str(data)
 
 
@@ -371,7 +374,8 @@ def test_deposit_link_roles_and_scoping(client, san_jose, sacramento, sj_chef, s
     client.force_login(sj_agent)
     assert client.get(_link_url(theirs)).status_code == 404
     assert client.post(_link_url(theirs), {"key": "k"}).status_code == 404
-    assert not mine.notifications.exists() and not theirs.notifications.exists()
+    assert not mine.notifications.exists()
+    assert not theirs.notifications.exists()
 
 
 def test_payment_tools_follow_the_role(rf, san_jose, sj_agent, sj_manager, sj_chef):

@@ -45,8 +45,10 @@ def test_cash_deposit_confirms_the_booking_and_counts_as_paid(
         payment = _record(booking, sj_manager, booking.deposit_cents)
 
     booking.refresh_from_db()
-    assert payment.succeeded and payment.status == PaymentStatus.SUCCEEDED
-    assert payment.method == PaymentMethod.CASH and payment.recorded_by == sj_manager
+    assert payment.succeeded
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert payment.method == PaymentMethod.CASH
+    assert payment.recorded_by == sj_manager
     assert booking.amount_paid_cents == booking.deposit_cents
     assert booking.balance_due_cents == booking.total_cents - booking.deposit_cents
     assert booking.status == BookingStatus.CONFIRMED
