@@ -162,6 +162,14 @@ class PhoneBookingForm(forms.Form):
             "sms_opt_in": c.sms_opt_in,
         }
 
+    def typed_contact_differences(self) -> dict:
+        """What staff typed that differs from the existing customer they chose to use."""
+        if self.customer is None:
+            return {}
+        data, c = self.cleaned_data, self.customer
+        stored = {"name": c.name, "email": c.email, "phone": c.phone}
+        return {k: data[k] for k in stored if data[k] and stored[k] and data[k] != stored[k]}
+
     def address(self) -> dict:
         data = self.cleaned_data
         fields = ("line1", "line2", "city", "state", "zip_code")
@@ -291,6 +299,14 @@ class PhoneBookingMixin:
         except ApiError as exc:  # the slot went meanwhile, a rule refused: nothing created
             form.add_service_error(exc)
             return None
+        typed = form.typed_contact_differences()
+        if typed:  # kept for staff to review on the booking; the customer record is untouched
+            services.booking_note(
+                booking=booking,
+                actor=services.Actor.of(request.user),
+                reason="contact given on the phone differs from the customer record (not applied)",
+                data={"given": typed},
+            )
         station = data["station"]
         hold = booking.hold_expires_at.astimezone(ZoneInfo(station.timezone))
         messages.success(

@@ -228,6 +228,8 @@ def test_an_existing_customer_is_used_only_when_staff_say_so(client, san_jose, s
     assert known.name == "Mia Known"  # never overwritten from the phone form
     assert known.email  # the factory's, kept (the typed one was another)
     assert Customer.objects.filter(station=san_jose).count() == 1
+    note = BookingEvent.objects.get(booking=booking, reason__startswith="contact given")
+    assert note.data["given"]["name"] == "Someone Else"
 
 
 def test_create_new_with_a_different_phone_and_email(client, san_jose, sj_agent):
