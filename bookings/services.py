@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.utils import timezone
@@ -29,8 +30,10 @@ from bookings.models import (
     BookingStatus,
     Customer,
 )
+from bookings.notifications import notify_customer
 from bookings.policy import CancellationTerms, cancellation_terms, reschedule_terms
 from config.exceptions import ApiError, Conflict
+from config.money import format_money
 from config.sql import instance_from_row
 from stations import availability
 from stations.models import Chef, Station
@@ -281,6 +284,14 @@ def _pick_chef(
     return min(free, key=lambda chef_id: (free[chef_id], chef_id))
 
 
+def hold_minutes_for(station: Station, source: str) -> int:
+    """How long a new unpaid booking holds its chef: staff bookings (phone, staff API) wait
+    for a deposit link or cash, so they get the station's longer staff hold."""
+    if source == BookingSource.STAFF:
+        return station.staff_hold_minutes
+    return station.hold_minutes
+
+
 def booking_create(
     *,
     station: Station,
@@ -347,7 +358,7 @@ def booking_create(
         notes=notes,
         source=source,
         submitted_contact=_submitted(customer),
-        hold_expires_at=now + timedelta(minutes=station.hold_minutes),
+        hold_expires_at=now + timedelta(minutes=hold_minutes_for(station, source)),
         currency=quote.currency,
         quote_lines=[line.__dict__ for line in quote.lines],
         subtotal_cents=quote.subtotal_cents,
@@ -714,3 +725,88 @@ def booking_note(*, booking: Booking, actor: Actor, reason: str, data: dict | No
         reason=reason,
         data=data,
     )
+
+
+# --- The customer's booking link (sent by staff) -------------------------------------------
+
+
+def booking_manage_link(*, booking: Booking, token: str) -> str:
+    """The customer's self-service page on the booking site for this booking. The token rides
+    in the fragment: browsers never send it to a server, so it stays out of access logs; the
+    booking site reads it there and sends it as X-Booking-Token to the API."""
+    base = getattr(settings, "BOOKING_SITE_URL", "") or settings.PUBLIC_BASE_URL
+    return f"{base.rstrip('/')}/booking/{booking.reference}#token={token}"
+
+
+def deposit_link_refusal(booking: Booking) -> str:
+    """Why the deposit link can't be e-mailed for this booking now ("" when it can)."""
+    customer = booking.customer
+    if booking.status != BookingStatus.PENDING_DEPOSIT:
+        return (
+            f"This booking is {booking.get_status_display().lower()}: "
+            "it is not waiting for a deposit."
+        )
+    if booking.deposit_cents <= 0 or booking.net_paid_cents >= booking.deposit_cents:
+        return "This booking needs no deposit (nothing is left to pay for it)."
+    if customer.erased_at or customer.do_not_contact:
+        return "The customer is marked do not contact: call them instead."
+    if not customer.email:
+        return "The customer has no e-mail address: add one on the customer's page, or call them."
+    if not customer.email_opt_in:
+        return "The customer opted out of booking e-mails: call them instead."
+    return ""
+
+
+def booking_send_deposit_link(*, booking: Booking, actor: Actor, request_key: str) -> bool:
+    """E-mail the customer a fresh link to their booking, where they pay the deposit.
+
+    Only the hash of a manage token is stored, so sending a link means issuing a new token:
+    the link sent before this one stops working (one valid link at a time). The new link goes
+    through the outbox (sent after commit) and the history records who sent it.
+
+    Idempotent per request: `request_key` names one click (the form's one-time key); the same
+    key again (a double click, a retried POST) sends nothing and keeps the token of the first,
+    and returns False. The booking's row is locked, so two clicks at once queue one message.
+    Raises Conflict (409 invalid_transition) with the reason when there is nothing to send
+    (deposit_link_refusal)."""
+    key = f"deposit-link-{booking.pk}-{request_key}"[:200]
+    with transaction.atomic():
+        locked = (
+            Booking.objects.select_for_update(of=("self",))
+            .select_related("station", "customer")
+            .get(pk=booking.pk)
+        )
+        if locked.notifications.filter(key=key).exists():
+            return False
+        refusal = deposit_link_refusal(locked)
+        if refusal:
+            raise Conflict(refusal, code="invalid_transition")
+        token = secrets.token_urlsafe(24)
+        Booking.objects.filter(pk=locked.pk).update(
+            manage_token_hash=hash_token(token), updated_at=timezone.now()
+        )
+        money = format_money(locked.deposit_cents - max(0, locked.net_paid_cents), locked.currency)
+        local = scheduling.station_tz(locked.station)
+        when = locked.starts_at.astimezone(local)
+        hold = ""
+        if locked.hold_expires_at:
+            hold = f" by {locked.hold_expires_at.astimezone(local):%b %d, %I:%M %p %Z}"
+        notify_customer(
+            booking=locked,
+            channel="email",
+            key=key,
+            subject=f"Pay the deposit for your hibachi party ({locked.reference})",
+            text=f"Hello {locked.customer.name},\n\nThank you for booking with "
+            f"{locked.station.name}: {when:%A, %B %d at %I:%M %p %Z}, {locked.guests} guests "
+            f"(booking {locked.reference}).\n\nPlease pay the deposit of {money}{hold} to keep "
+            f"your date:\n{booking_manage_link(booking=locked, token=token)}\n\n"
+            "The same link shows your booking and lets you change or cancel it. "
+            "It replaces any link we sent you before.",
+        )
+        booking_note(
+            booking=locked,
+            actor=actor,
+            reason="deposit link e-mailed (a new booking link: older links no longer work)",
+            data={"notification": key},
+        )
+    return True

@@ -53,6 +53,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_transition": (409, "the booking's status does not allow this"),
     "event_started": (409, "the event has begun: it cannot be cancelled or moved by the customer"),
     "nothing_due": (409, "nothing is owed on this booking"),
+    "refund_outside_stripe": (409, "the payment was taken outside Stripe: refund it by hand"),
     "no_price_list": (409, "the station has no price list yet"),
     "idempotency_in_progress": (409, "the first request with this Idempotency-Key still runs"),
     "idempotency_key_reused": (422, "this Idempotency-Key came with another request before"),

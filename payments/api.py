@@ -100,7 +100,11 @@ class StaffPaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
         responses={
             200: PaymentSerializer,
             **errors(
-                "refund_not_allowed", "refund_over_limit", "idempotency_key_reused", "refund_failed"
+                "refund_not_allowed",
+                "refund_over_limit",
+                "idempotency_key_reused",
+                "refund_failed",
+                "refund_outside_stripe",
             ),
         },
         parameters=[

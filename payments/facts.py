@@ -103,7 +103,7 @@ def _mark_succeeded(payment: Payment, effects: AfterCommit, paid_at=None) -> Non
     if booking.status in NO_PAYMENT_STATUSES:
         _late_payment(payment, booking, paid_at, effects)
         return
-    if payment.kind == PaymentKind.DEPOSIT and booking.status == BookingStatus.PENDING_DEPOSIT:
+    if booking.status == BookingStatus.PENDING_DEPOSIT and _pays_the_deposit(payment, booking):
         bookings.booking_transition(
             booking=booking, to_status=BookingStatus.CONFIRMED, actor=SYSTEM, reason="deposit paid"
         )
@@ -113,6 +113,14 @@ def _mark_succeeded(payment: Payment, effects: AfterCommit, paid_at=None) -> Non
             key=f"deposit-paid-{booking.pk}",
             text=f"Thank you! Your deposit is in and booking {booking.reference} is confirmed.",
         )
+
+
+def _pays_the_deposit(payment: Payment, booking: Booking) -> bool:
+    """The deposit's own intent, or money taken outside Stripe (payments.outside) that brings
+    what the booking holds up to its deposit: either confirms a pending booking."""
+    if payment.kind == PaymentKind.DEPOSIT:
+        return True
+    return payment.is_outside and booking.net_paid_cents >= booking.deposit_cents
 
 
 def _late_payment(payment: Payment, booking: Booking, paid_at, effects: AfterCommit) -> None:

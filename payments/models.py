@@ -25,6 +25,18 @@ class PaymentStatus(models.TextChoices):
     CANCELED = "canceled", "Withdrawn (booking ended)"
 
 
+class PaymentMethod(models.TextChoices):
+    STRIPE = "stripe", "Card through Stripe"
+    CASH = "cash", "Cash"
+    CHECK = "check", "Check"
+    CARD_TERMINAL = "card_terminal", "Card terminal (not Stripe)"
+
+
+# Money taken outside Stripe and recorded by staff (payments.outside): counted like any other
+# payment, but Stripe can neither refund it nor tell us about it.
+OUTSIDE_METHODS = (PaymentMethod.CASH, PaymentMethod.CHECK, PaymentMethod.CARD_TERMINAL)
+
+
 # A payment still waiting for the customer: offered on the booking link, withdrawn when the
 # booking ends.
 OPEN_STATUSES = (PaymentStatus.PENDING, PaymentStatus.FAILED)
@@ -37,7 +49,26 @@ class Payment(models.Model):
     kind = models.CharField(max_length=8, choices=PaymentKind.choices)
     amount_cents = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
+    # For money taken outside Stripe, a unique id of our own ("outside_<hex>"), never sent to it.
     stripe_payment_intent_id = models.CharField(max_length=255, unique=True)
+    method = models.CharField(
+        max_length=16, choices=PaymentMethod.choices, default=PaymentMethod.STRIPE
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The staff member who recorded a payment taken outside Stripe.",
+    )
+    taken_by = models.CharField(
+        max_length=120, blank=True, help_text="Who took the money (a staff member or a chef)."
+    )
+    received_at = models.DateTimeField(
+        null=True, blank=True, help_text="When money taken outside Stripe was received."
+    )
+    note = models.CharField(max_length=300, blank=True)
     client_secret = models.CharField(max_length=255, blank=True)
     offline = models.BooleanField(
         default=False, help_text="Made without Stripe (no STRIPE_SECRET_KEY): not real money."
@@ -83,6 +114,11 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount_cents / 100:.2f} {self.currency}"
+
+    @property
+    def is_outside(self) -> bool:
+        """Taken outside Stripe (cash, check, a card terminal): Stripe cannot refund it."""
+        return self.method != PaymentMethod.STRIPE
 
     @property
     def refundable_cents(self) -> int:

@@ -68,6 +68,13 @@ def payment_refund(
     before it writes the booking, so this order cannot deadlock with it); two concurrent
     refunds of one booking see each other's rows."""
     booking = payment.booking
+    if payment.is_outside:
+        raise ApiError(
+            f"This payment was taken outside Stripe ({payment.get_method_display().lower()}): "
+            "Stripe cannot refund it. Give the money back by hand.",
+            code="refund_outside_stripe",
+            status_code=409,
+        )
     if check_role:
         _check_refund_role(actor.user, booking, amount_cents)  # early, without locks
     with transaction.atomic():

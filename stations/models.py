@@ -83,7 +83,15 @@ class Station(models.Model):
     hold_minutes = models.PositiveSmallIntegerField(
         default=60,
         validators=[MinValueValidator(5)],
-        help_text="How long an unpaid booking holds its chef before it expires.",
+        help_text="How long an unpaid booking made online holds its chef before it expires.",
+    )
+    # A booking taken by staff (phone, staff API) waits for a deposit link the customer opens
+    # later, or for cash at a visit: a longer hold, set apart from the online one.
+    staff_hold_minutes = models.PositiveIntegerField(
+        default=24 * 60,
+        validators=[MinValueValidator(5), MaxValueValidator(14 * 24 * 60)],
+        help_text="How long an unpaid booking taken by staff (phone, staff API) holds its chef "
+        "before it expires, in minutes (1440 = 24 hours; at most 14 days).",
     )
 
     # Cancellation policy (applied the same way by self-service, staff API and admin).

@@ -18,6 +18,8 @@ from bookings.admin.booking_page import (
 )
 from bookings.admin.calendar_view import CalendarMixin
 from bookings.admin.forms import BookingAdminForm
+from bookings.admin.payment_tools import BookingPaymentToolsMixin
+from bookings.admin.phone import PhoneBookingMixin
 from bookings.models import Booking, BookingStatus
 from config.exceptions import ApiError
 from config.money import format_money
@@ -30,7 +32,13 @@ from stations.models import Chef
 
 
 @admin.register(Booking)
-class BookingAdmin(BookingChangesMixin, CalendarMixin, StationScopedAdmin):
+class BookingAdmin(
+    PhoneBookingMixin,
+    BookingPaymentToolsMixin,
+    BookingChangesMixin,
+    CalendarMixin,
+    StationScopedAdmin,
+):
     change_list_template = "admin/bookings/booking/change_list.html"
     change_form_template = "admin/bookings/booking/change_form.html"
     list_display = [
