@@ -120,7 +120,7 @@ class BookingChangesMixin:
             tools += list(payment_tools(request, booking))
         return tools
 
-    def _page(self, booking: Booking) -> str:
+    def _booking_url(self, booking: Booking) -> str:
         return reverse("admin:bookings_booking_change", args=[booking.pk])
 
     def _context(self, request, booking: Booking, title: str, **extra) -> dict:
@@ -130,7 +130,7 @@ class BookingChangesMixin:
             "title": title,
             "booking": booking,
             "original": booking,
-            "booking_url": self._page(booking),
+            "booking_url": self._booking_url(booking),
             "event_when": local_event(booking.event_date, booking.start_time),
             "total": format_money(booking.total_cents, booking.currency),
             "balance": format_money(booking.balance_due_cents, booking.currency),
@@ -144,7 +144,7 @@ class BookingChangesMixin:
             f"{booking.reference} is {booking.get_status_display().lower()}: it cannot be {what}.",
             messages.ERROR,
         )
-        return HttpResponseRedirect(self._page(booking))
+        return HttpResponseRedirect(self._booking_url(booking))
 
     # --- Cancel -------------------------------------------------------------------------
 
@@ -188,10 +188,10 @@ class BookingChangesMixin:
             )
         except ApiError as exc:
             self.message_user(request, f"Not cancelled: {exc.detail}", messages.ERROR)
-            return HttpResponseRedirect(self._page(booking))
+            return HttpResponseRedirect(self._booking_url(booking))
         except stripe_client.StripeError as exc:
             self.message_user(request, f"Stripe: {exc}", messages.ERROR)
-            return HttpResponseRedirect(self._page(booking))
+            return HttpResponseRedirect(self._booking_url(booking))
         refunded = sum(r.amount_cents for r in refunds)
         self.message_user(
             request,
@@ -205,7 +205,7 @@ class BookingChangesMixin:
                 "Part of the refund did not go through: see the booking's history.",
                 messages.WARNING,
             )
-        return HttpResponseRedirect(self._page(booking))
+        return HttpResponseRedirect(self._booking_url(booking))
 
     # --- Reschedule -----------------------------------------------------------------------
 
@@ -292,7 +292,7 @@ class BookingChangesMixin:
                 f"Stripe: {exc}. Check the booking's date and history before trying again.",
                 messages.ERROR,
             )
-            return HttpResponseRedirect(self._page(booking))
+            return HttpResponseRedirect(self._booking_url(booking))
         fee = terms.get("fee_cents") or 0
         self.message_user(
             request,
@@ -301,4 +301,4 @@ class BookingChangesMixin:
             + f"; new total {format_money(booking.total_cents, booking.currency)}.",
             messages.SUCCESS,
         )
-        return HttpResponseRedirect(self._page(booking))
+        return HttpResponseRedirect(self._booking_url(booking))

@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 
 from bookings.models import Booking, BookingEvent, BookingStatus
 from config.money import format_money
-from payments.models import Payment, Refund
+from payments.models import Payment, PaymentMethod, Refund
 from stations import tenancy
 from stations.admin_base import StationScopedInline
 from stations.models import Chef
@@ -110,9 +110,9 @@ def money_summary(booking: Booking):
 
 
 def _payment_method(payment: Payment) -> str:
-    method = getattr(payment, "get_method_display", None)  # payments taken outside Stripe
-    if method is not None:
-        return str(method())
+    if payment.method != PaymentMethod.STRIPE:  # taken outside Stripe: cash, check, terminal
+        taken_by = f", taken by {payment.taken_by}" if payment.taken_by else ""
+        return f"{payment.get_method_display()}{taken_by}"
     return "Stripe (offline mode: not real money)" if payment.offline else "Stripe"
 
 
@@ -166,7 +166,7 @@ class PaymentInline(StationScopedInline):
     row). Money is the staff's business, not the chef's."""
 
     model = Payment
-    fields = ["payment", "kind", "amount", "method", "status", "created_at", "refunds"]
+    fields = ["payment", "kind", "amount", "paid_how", "status", "created_at", "refunds"]
     readonly_fields = fields
     can_delete = False
     verbose_name = "payment"
@@ -200,7 +200,7 @@ class PaymentInline(StationScopedInline):
         return format_money(payment.amount_cents, payment.currency)
 
     @admin.display(description="method")
-    def method(self, payment: Payment):
+    def paid_how(self, payment: Payment):
         return _payment_method(payment)
 
     @admin.display(description="refunds")
