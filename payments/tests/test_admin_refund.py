@@ -74,9 +74,11 @@ def test_the_payment_pages_show_dollars(paid_booking, manager):
     page = manager.get(reverse("admin:payments_payment_change", args=[payment.pk]))
     ledger = manager.get(reverse("admin:payments_stripeevent_changelist")).content.decode()
 
-    assert "$100.00" in listing and "$10.00" in listing and "$90.00" in listing
+    for shown in ("$100.00", "$10.00", "$90.00"):  # paid, refunded, refundable
+        assert shown in listing
     html = page.content.decode()
-    assert "$100.00" in html and "$90.00" in html and "$10.00" in html  # paid, left, refund
+    for shown in ("$100.00", "$90.00", "$10.00"):  # paid, refundable, the refund
+        assert shown in html
     assert "10000" not in html.replace(payment.stripe_payment_intent_id, "")
     assert StripeEvent.objects.exists()
     assert "$100.00" in ledger
