@@ -164,11 +164,12 @@ def day_lanes(user, station: Station, day: date) -> list[Lane]:
         start, end = max(time_off.starts_at, lo), min(time_off.ends_at, hi)
         if end <= window_start:
             continue
+        when = "all day" if (start, end) == (lo, hi) else time_range_label(start, end, tz)
         lane.time_off.append(
             {
                 "time_off": time_off,
                 **_position(max(start, window_start), end, window_start, span),
-                "label": f"Off {time_range_label(start, end, tz)}",
+                "label": f"Off {when}",
             }
         )
     return list(lanes.values())
