@@ -333,16 +333,23 @@ class TimeOffAdmin(ChefTimeMixin, StationScopedAdmin):
         return self._to_affected(request, obj, "changed")
 
     def _to_affected(self, request, obj, verb):
-        self.message_user(request, f"Time off {verb}: {obj.chef}, {self._span(obj)}.")
+        self.message_user(request, f"Time off {verb}: {obj.chef} is off {self._span(obj)}.")
         return redirect("admin:stations_timeoff_affected", obj.pk)
 
     @staticmethod
     def _span(time_off):
+        """ "Mon, Nov 30 (whole day, station time)", or the two instants in station time."""
         station = time_off.chef.station
-        return (
-            f"{station_datetime(time_off.starts_at, station)} to "
-            f"{station_datetime(time_off.ends_at, station)}"
-        )
+        local = time_off_local_fields(time_off)
+        if local.get("part_of_day"):
+            return (
+                f"{station_datetime(time_off.starts_at, station)} to "
+                f"{station_datetime(time_off.ends_at, station)}"
+            )
+        first, last = local["first_day"], local["last_day"]
+        if first == last:
+            return f"{first:%a, %b %-d, %Y} (whole day, {station.timezone})"
+        return f"{first:%a, %b %-d} to {last:%a, %b %-d, %Y} (whole days, {station.timezone})"
 
     def affected_view(self, request, object_id):
         """The chef's active bookings during the time off; POST `booking` reassigns one."""

@@ -2,6 +2,7 @@
 and shown in dollars (stations.admin_base), rates in percent; saving a price list shows what a
 typical party would pay with it."""
 
+import functools
 from datetime import timedelta
 
 from django.contrib import admin, messages
@@ -138,7 +139,11 @@ class PriceListAdmin(StationScopedAdmin):
             party, quote = sample_quote(prices.station)
         except ApiError as exc:
             return f"No sample quote: {exc.detail}"
-        rows = format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", quote_rows(quote))
+        rows = format_html_join(
+            "",
+            '<tr><td>{}</td><td style="text-align:right">{}</td></tr>',
+            quote_rows(quote),
+        )
         return format_html(
             '<p>{}:</p><table class="sample-quote">{}</table>', f"A party of {party}", rows
         )
@@ -157,10 +162,12 @@ class PriceListAdmin(StationScopedAdmin):
         except ApiError as exc:
             self.message_user(request, f"No sample quote: {exc.detail}", messages.WARNING)
             return
-        lines = "; ".join(f"{label} {amount}" for label, amount in quote_rows(quote))
+        money = functools.partial(format_money, currency=quote.currency)
+        lines = "; ".join(f"{label}: {amount}" for label, amount in quote_rows(quote)[:-2])
         self.message_user(
             request,
-            f"Sample quote for {party}: {lines}.",
+            f"Sample quote for {party}: total {money(quote.total_cents)}, deposit "
+            f"{money(quote.deposit_cents)} ({lines}).",
             messages.INFO,
         )
 

@@ -141,16 +141,15 @@ def test_saving_the_price_list_shows_a_sample_quote(owner_client, san_jose):
     sample = next(m for m in messages if m.startswith("Sample quote"))
     # 10 x $65 + 2 x $30 = $710, below the $800 weekend minimum: a $90 top-up, then 9.25% tax.
     assert "10 adults and 2 children on Sat" in sample
-    assert "Adult \u00d7 10 at $65.00 $650.00" in sample
-    assert "Child \u00d7 2 at $30.00 $60.00" in sample
-    assert "Minimum spend top-up $90.00" in sample
-    assert "Tax $74.00" in sample
-    assert "Total $874.00" in sample
-    assert "Deposit $100.00" in sample
+    assert "total $874.00, deposit $100.00" in sample
+    assert "Adult \u00d7 10 at $65.00: $650.00" in sample
+    assert "Child \u00d7 2 at $30.00: $60.00" in sample
+    assert "Minimum spend top-up: $90.00" in sample
+    assert "Tax: $74.00" in sample
     page = owner_client.get(
         reverse("admin:bookings_pricelist_change", args=[san_jose.price_list.pk])
     )
-    assert "Total</td><td>$874.00" in page.content.decode()
+    assert 'Total</td><td style="text-align:right">$874.00' in page.content.decode()
 
 
 def test_another_stations_manager_cannot_open_the_price_list(client, sac_manager, san_jose):
