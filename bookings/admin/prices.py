@@ -22,23 +22,30 @@ SATURDAY = 5
 TIMES = "\u00d7"
 
 
+class NoSampleQuote(Exception):
+    """The station cannot quote a typical party (no zone, say)."""
+
+
 def sample_quote(station) -> tuple[str, pricing.Quote]:
     """What a typical party (10 adults and 2 children, the next Saturday, the station's first
     zone, no add-ons) pays with the station's current prices: a description and the quote.
-    Raises ApiError when the station cannot quote (no zone, say)."""
+    Raises NoSampleQuote when the station cannot quote (no zone; the engine's own refusal)."""
     today = local_today(station)
     saturday = today + timedelta(days=(SATURDAY - today.weekday()) % 7 or 7)
     zone = station.zones.first()
     if zone is None or not zone.zip_codes:
-        raise ApiError("The station has no service zone to quote for.", code="no_zone")
-    quote = pricing.quote(
-        station=station,
-        event_date=saturday,
-        adults=SAMPLE_ADULTS,
-        children=SAMPLE_CHILDREN,
-        zip_code=zone.zip_codes[0],
-        addon_codes=[],
-    )
+        raise NoSampleQuote("the station has no service zone to quote for.")
+    try:
+        quote = pricing.quote(
+            station=station,
+            event_date=saturday,
+            adults=SAMPLE_ADULTS,
+            children=SAMPLE_CHILDREN,
+            zip_code=zone.zip_codes[0],
+            addon_codes=[],
+        )
+    except ApiError as exc:
+        raise NoSampleQuote(str(exc.detail)) from exc
     party = (
         f"{SAMPLE_ADULTS} adults and {SAMPLE_CHILDREN} children on {saturday:%a %b %-d} "
         f"in {zone.name} ({zone.zip_codes[0]})"
@@ -137,8 +144,8 @@ class PriceListAdmin(StationScopedAdmin):
             return "Shown once the price list is saved."
         try:
             party, quote = sample_quote(prices.station)
-        except ApiError as exc:
-            return f"No sample quote: {exc.detail}"
+        except NoSampleQuote as exc:
+            return f"No sample quote: {exc}"
         rows = format_html_join(
             "",
             '<tr><td>{}</td><td style="text-align:right">{}</td></tr>',
@@ -159,8 +166,8 @@ class PriceListAdmin(StationScopedAdmin):
     def _say_sample_quote(self, request, prices):
         try:
             party, quote = sample_quote(prices.station)
-        except ApiError as exc:
-            self.message_user(request, f"No sample quote: {exc.detail}", messages.WARNING)
+        except NoSampleQuote as exc:
+            self.message_user(request, f"No sample quote: {exc}", messages.WARNING)
             return
         money = functools.partial(format_money, currency=quote.currency)
         lines = "; ".join(f"{label}: {amount}" for label, amount in quote_rows(quote)[:-2])

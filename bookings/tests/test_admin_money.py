@@ -207,3 +207,15 @@ def test_a_bad_station_limit_is_refused_and_nothing_saved(owner_client, san_jose
     assert "manager_refund_limit_cents" in response.context["adminform"].form.errors
     san_jose.refresh_from_db()
     assert san_jose.manager_refund_limit_cents == before
+
+
+def test_a_station_without_zones_saves_its_prices_and_says_why_there_is_no_sample(
+    owner_client, san_jose
+):
+    ServiceZone.objects.filter(station=san_jose).delete()
+
+    response = change(owner_client, san_jose.price_list, adult_price_cents="70")
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert "No sample quote: the station has no service zone to quote for." in messages
+    assert PriceList.objects.get(station=san_jose).adult_price_cents == 7000
