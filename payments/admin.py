@@ -8,17 +8,23 @@ from django.utils.html import format_html
 from bookings import services as bookings
 from config.broker import enqueue
 from config.exceptions import ApiError
+from config.money import MoneyField, format_money
 from payments import refunds, stripe_client
 from payments.models import Payment, Refund, StripeEvent
 from stations import tenancy
-from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
+from stations.admin_base import (
+    StationListFilter,
+    StationScopedAdmin,
+    StationScopedInline,
+    money_column,
+)
 
 
 class RefundInline(StationScopedInline):
     model = Refund
     fields = [
         "created_at",
-        "amount_cents",
+        "amount_display",
         "status",
         "reason",
         "requested_by_label",
@@ -34,10 +40,36 @@ class RefundInline(StationScopedInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="amount")
+    def amount_display(self, refund):
+        return format_money(refund.amount_cents, refund.payment.currency)
+
 
 class RefundForm(forms.Form):
-    amount_cents = forms.IntegerField(min_value=1, help_text="In cents, e.g. 2500 for 25.00")
+    """The refund page's form. For one payment it asks for an amount in dollars, empty to
+    start with, at most what is still refundable; for several, only a reason (each is refunded
+    what is left on it)."""
+
+    amount = MoneyField(min_cents=1, required=False)
     reason = forms.CharField(max_length=300, required=False)
+
+    def __init__(self, *args, payments, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.single = payments[0] if len(payments) == 1 else None
+        if self.single is None:
+            del self.fields["amount"]
+            return
+        refundable = format_money(self.single.refundable_cents, self.single.currency)
+        self.fields["amount"].required = True
+        self.fields["amount"].label = "Amount to refund"
+        self.fields["amount"].help_text = f"In dollars and cents, of {refundable} refundable."
+
+    def clean_amount(self):
+        amount = self.cleaned_data.get("amount")
+        if amount is not None and amount > self.single.refundable_cents:
+            refundable = format_money(self.single.refundable_cents, self.single.currency)
+            raise forms.ValidationError(f"At most {refundable} can be refunded on this payment.")
+        return amount
 
 
 @admin.register(Payment)
@@ -49,7 +81,8 @@ class PaymentAdmin(StationScopedAdmin):
         "kind",
         "amount_display",
         "status",
-        "amount_refunded_cents",
+        "amount_refunded_display",
+        "refundable_display",
         "disputed",
         "offline",
         "created_at",
@@ -63,13 +96,14 @@ class PaymentAdmin(StationScopedAdmin):
     readonly_fields = [
         "booking",
         "kind",
-        "amount_cents",
+        "amount_display",
         "currency",
         "status",
         "succeeded",
         "failed",
         "failure_message",
-        "amount_refunded_cents",
+        "amount_refunded_display",
+        "refundable_display",
         "disputed",
         "stripe_payment_intent_id",
         "stripe_customer_id",
@@ -78,7 +112,7 @@ class PaymentAdmin(StationScopedAdmin):
         "created_at",
         "updated_at",
     ]
-    exclude = ["client_secret"]
+    fields = readonly_fields
 
     def has_add_permission(self, request):
         return False  # payments come from bookings and Stripe
@@ -86,27 +120,35 @@ class PaymentAdmin(StationScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="amount", ordering="amount_cents")
-    def amount_display(self, payment):
-        return f"{payment.amount_cents / 100:,.2f} {payment.currency}"
+    amount_display = money_column("amount_cents", "amount")
+    amount_refunded_display = money_column("amount_refunded_cents", "refunded")
+
+    @admin.display(description="refundable")
+    def refundable_display(self, payment):
+        return format_money(payment.refundable_cents, payment.currency)
 
     @admin.action(description="Refund selected payments (full or partial)")
     def refund_selected(self, request, queryset):
         """An intermediate page asks for the amount (one payment) or refunds everything still
         refundable (several); the same role limits as the API apply."""
         payments = list(queryset.select_related("booking__station"))
-        form = RefundForm(request.POST if "apply" in request.POST else None)
-        if "apply" not in request.POST or not form.is_valid():
-            initial = payments[0].refundable_cents if len(payments) == 1 else None
-            if not form.is_bound:
-                form = RefundForm(initial={"amount_cents": initial})
+        applying = "apply" in request.POST
+        form = RefundForm(request.POST if applying else None, payments=payments)
+        if not applying or not form.is_valid():
             return render(
                 request,
                 "admin/payments/payment/refund.html",
                 {
                     **self.admin_site.each_context(request),
                     "title": "Refund payments",
-                    "payments": payments,
+                    "rows": [
+                        {
+                            "payment": p,
+                            "paid": format_money(p.amount_cents, p.currency),
+                            "refundable": format_money(p.refundable_cents, p.currency),
+                        }
+                        for p in payments
+                    ],
                     "form": form,
                     "single": len(payments) == 1,
                     "opts": self.model._meta,
@@ -114,11 +156,12 @@ class PaymentAdmin(StationScopedAdmin):
             )
         actor = bookings.Actor.of(request.user)
         for payment in payments:
-            amount = (
-                form.cleaned_data["amount_cents"]
-                if len(payments) == 1
-                else payment.refundable_cents
-            )
+            amount = form.cleaned_data["amount"] if form.single else payment.refundable_cents
+            if amount <= 0:
+                self.message_user(
+                    request, f"{payment.booking}: nothing left to refund.", messages.WARNING
+                )
+                continue
             key = f"admin-{request.user.pk}-{payment.pk}-{request.POST.get('refund_token', '')}"
             try:
                 refunds.payment_refund(
@@ -130,7 +173,7 @@ class PaymentAdmin(StationScopedAdmin):
                 )
                 self.message_user(
                     request,
-                    f"{payment.booking}: refund of {amount / 100:,.2f} sent.",
+                    f"{payment.booking}: refund of {format_money(amount, payment.currency)} sent.",
                     messages.SUCCESS,
                 )
             except (ApiError, stripe_client.StripeError) as exc:
@@ -150,6 +193,7 @@ class StripeEventAdmin(StationScopedAdmin):
     list_display = [
         "event_id",
         "type",
+        "amount_display",
         "outcome",
         "attempts",
         "station",
@@ -171,6 +215,7 @@ class StripeEventAdmin(StationScopedAdmin):
         "error",
         "received_at",
         "processed_at",
+        "amount_display",
         "payload_pretty",
     ]
     readonly_fields = fields
@@ -183,6 +228,15 @@ class StripeEventAdmin(StationScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False if obj is not None else super().has_change_permission(request)
+
+    @admin.display(description="amount")
+    def amount_display(self, event):
+        """The amount the event is about (Stripe's `data.object.amount`, in minor units)."""
+        obj = (event.payload or {}).get("data", {}).get("object", {})
+        amount = obj.get("amount") if isinstance(obj, dict) else None
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            return "-"
+        return format_money(amount, str(obj.get("currency") or "usd").upper())
 
     @admin.display(description="payload")
     def payload_pretty(self, event):

@@ -1,16 +1,24 @@
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import path, reverse
+from django.utils import formats
 from django.utils.html import format_html
 
+from bookings import calendar
+from bookings import services as booking_services
+from config.exceptions import ApiError
 from stations import services, tenancy
 from stations.admin_base import StationListFilter, StationScopedAdmin, StationScopedInline
-from stations.forms import InviteForm
+from stations.forms import InviteForm, TimeOffForm, time_off_local_fields
 from stations.models import Chef, Invitation, Membership, ServiceZone, Station, TimeOff
 
 
@@ -18,6 +26,12 @@ class ServiceZoneInline(StationScopedInline):
     model = ServiceZone
     write_roles = tenancy.SETTINGS_ROLES
     fields = ["name", "zip_codes", "travel_fee_cents"]
+
+
+def station_datetime(moment, station) -> str:
+    """An instant in the station's zone, named: "Dec. 6, 2026, 6 p.m. PST"."""
+    local = moment.astimezone(ZoneInfo(station.timezone))
+    return formats.date_format(local, "DATETIME_FORMAT")
 
 
 def _feed_link(url_name: str, token: str) -> str:
@@ -269,13 +283,137 @@ class ChefAdmin(ChefTimeMixin, RotateFeedMixin, StationScopedAdmin):
 
 @admin.register(TimeOff)
 class TimeOffAdmin(ChefTimeMixin, StationScopedAdmin):
+    """Time off is typed in the chef's station time, whole days by default (stations.forms).
+    Saving it leads to the chef's bookings it touches, each with a button that gives it to a
+    free chef (the bookings reassign service, under the database's no-overlap rule)."""
+
+    form = TimeOffForm
     write_roles = tenancy.MANAGE_ROLES
-    list_display = ["chef", "starts_at", "ends_at", "reason"]
+    list_display = ["chef", "starts_local", "ends_local", "whole_days", "reason"]
     list_filter = [StationListFilter]
     list_select_related = ["chef", "chef__station"]
     search_fields = ["chef__name", "reason"]
     autocomplete_fields = ["chef"]
     date_hierarchy = "starts_at"
+    fieldsets = [
+        (None, {"fields": ["chef", ("first_day", "last_day"), "reason"]}),
+        (
+            "Part of a day (station time)",
+            {"fields": ["part_of_day", ("start_time", "end_time")]},
+        ),
+    ]
+
+    @admin.display(description="starts (station time)", ordering="starts_at")
+    def starts_local(self, time_off):
+        return station_datetime(time_off.starts_at, time_off.chef.station)
+
+    @admin.display(description="ends (station time)", ordering="ends_at")
+    def ends_local(self, time_off):
+        return station_datetime(time_off.ends_at, time_off.chef.station)
+
+    @admin.display(description="whole days", boolean=True)
+    def whole_days(self, time_off):
+        return not time_off_local_fields(time_off).get("part_of_day", False)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.affected_view)
+        return [
+            path("<path:object_id>/affected/", view, name="stations_timeoff_affected"),
+            *super().get_urls(),
+        ]
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_addanother" in request.POST or "_continue" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        return self._to_affected(request, obj, "added")
+
+    def response_change(self, request, obj):
+        if "_addanother" in request.POST or "_continue" in request.POST:
+            return super().response_change(request, obj)
+        return self._to_affected(request, obj, "changed")
+
+    def _to_affected(self, request, obj, verb):
+        self.message_user(request, f"Time off {verb}: {obj.chef} is off {self._span(obj)}.")
+        return redirect("admin:stations_timeoff_affected", obj.pk)
+
+    @staticmethod
+    def _span(time_off):
+        """ "Mon, Nov 30 (whole day, station time)", or the two instants in station time."""
+        station = time_off.chef.station
+        local = time_off_local_fields(time_off)
+        if local.get("part_of_day"):
+            return (
+                f"{station_datetime(time_off.starts_at, station)} to "
+                f"{station_datetime(time_off.ends_at, station)}"
+            )
+        first, last = local["first_day"], local["last_day"]
+        if first == last:
+            return f"{first:%a, %b %-d, %Y} (whole day, {station.timezone})"
+        return f"{first:%a, %b %-d} to {last:%a, %b %-d, %Y} (whole days, {station.timezone})"
+
+    def affected_view(self, request, object_id):
+        """The chef's active bookings during the time off; POST `booking` reassigns one."""
+        time_off = self.get_object(request, unquote(object_id))
+        if time_off is None:
+            raise Http404("No such time off.")
+        if not self.has_view_permission(request, time_off):
+            raise PermissionDenied
+        may_reassign = self.has_change_permission(request, time_off)
+        affected = list(calendar.bookings_during_time_off(request.user, time_off))
+        if request.method == "POST":
+            if not may_reassign:
+                raise PermissionDenied
+            booking = next((b for b in affected if str(b.pk) == request.POST.get("booking")), None)
+            if booking is None:
+                self.message_user(
+                    request, "That booking no longer clashes with this time off.", messages.INFO
+                )
+            else:
+                self._reassign(request, booking)
+            return redirect("admin:stations_timeoff_affected", time_off.pk)
+        station = time_off.chef.station
+        tz = ZoneInfo(station.timezone)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Bookings during {time_off.chef}'s time off",
+            "opts": self.model._meta,
+            "original": time_off,
+            "time_off": time_off,
+            "span": self._span(time_off),
+            "first_day": time_off.starts_at.astimezone(tz).date().isoformat(),
+            "may_reassign": may_reassign,
+            "rows": [
+                {
+                    "booking": b,
+                    "when": f"{b.event_date:%a %b %-d}, "
+                    f"{calendar.time_range_label(b.starts_at, b.ends_at, tz)}",
+                }
+                for b in affected
+            ],
+        }
+        return render(request, "admin/stations/timeoff/affected.html", context)
+
+    def _reassign(self, request, booking):
+        previous = booking.chef
+        try:
+            moved = booking_services.booking_reassign_to_any_free_chef(
+                booking=booking, actor=booking_services.Actor.of(request.user)
+            )
+        except ApiError as exc:
+            if exc.get_codes() == "invalid_transition":
+                detail = str(exc.detail)
+            else:
+                detail = "no other chef is free then. Call a chef in, or reschedule or cancel it."
+            self.message_user(
+                request, f"{booking.reference} not reassigned: {detail}", messages.ERROR
+            )
+            return
+        moved.refresh_from_db(fields=["chef"])
+        self.message_user(
+            request,
+            f"{booking.reference} reassigned from {previous} to {moved.chef}.",
+            messages.SUCCESS,
+        )
 
 
 # --- The users of the whole site: superusers only ---------------------------------------------

@@ -1,5 +1,5 @@
-"""The bookings calendar in the admin (month grid and day lanes of one station), a view of
-BookingAdmin."""
+"""The bookings calendar in the admin (month grid and day lanes of one station, with the chefs'
+time off), a view of BookingAdmin. Everything on it is in the station's time zone."""
 
 from datetime import date, timedelta
 
@@ -9,7 +9,7 @@ from django.urls import path, reverse
 
 from bookings import calendar
 from bookings.scheduling import local_today
-from stations import tenancy
+from stations import admin_time, tenancy
 
 CALENDAR_YEARS = 50  # how far back and ahead the calendar browses; beyond, today
 
@@ -38,6 +38,7 @@ class CalendarMixin:
         }
         if station is None:
             return render(request, "admin/bookings/booking/calendar.html", context)
+        admin_time.activate_for_station(request, station.pk)
         today = local_today(station)
         try:
             day = date.fromisoformat(request.GET.get("date", ""))

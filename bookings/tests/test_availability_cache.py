@@ -52,12 +52,10 @@ def test_time_off_added_in_the_admin_changes_it_at_once(client, sj_manager, san_
     client.force_login(sj_manager)
     response = client.post(
         reverse("admin:stations_timeoff_add"),
-        {
+        {  # whole days in the station's time (stations.forms.TimeOffForm)
             "chef": chef.pk,
-            "starts_at_0": (day - timedelta(days=1)).isoformat(),
-            "starts_at_1": "00:00:00",
-            "ends_at_0": (day + timedelta(days=2)).isoformat(),  # admin times are UTC
-            "ends_at_1": "00:00:00",
+            "first_day": (day - timedelta(days=1)).isoformat(),
+            "last_day": (day + timedelta(days=1)).isoformat(),
             "reason": "vacation",
         },
     )

@@ -162,8 +162,9 @@ def test_the_refund_action_asks_then_refunds_once(paid_booking, manager_browser,
     html = page.content.decode()
     assert "Refund this payment" in html
     assert 'name="apply"' in html
-    assert 'name="amount_cents"' in html
-    assert 'value="10000"' in html  # what is still refundable, as the default
+    assert 'name="amount"' in html
+    assert 'name="amount" value=' not in html  # it starts empty (issue 12)
+    assert "of $100.00 refundable" in html
     assert not Refund.objects.exists()
     token = re.search(r'name="refund_token" value="(\d+)"', html).group(1)
 
@@ -171,7 +172,7 @@ def test_the_refund_action_asks_then_refunds_once(paid_booking, manager_browser,
         manager_browser,
         [payment],
         apply="Refund",
-        amount_cents="2500",
+        amount="25.00",
         reason="burnt rice",
         refund_token=token,
     )
@@ -179,12 +180,12 @@ def test_the_refund_action_asks_then_refunds_once(paid_booking, manager_browser,
         manager_browser,
         [payment],
         apply="Refund",
-        amount_cents="2500",
+        amount="25.00",
         reason="burnt rice",
         refund_token=token,
     )
 
-    assert "refund of 25.00 sent" in done.content.decode()
+    assert "refund of $25.00 sent" in done.content.decode()
     assert again.status_code == 200
     refund = Refund.objects.get()  # the same form submitted twice is one refund
     assert (refund.amount_cents, refund.reason, refund.requested_by) == (
@@ -205,7 +206,7 @@ def test_the_refund_action_keeps_the_role_limits(paid_booking, manager_browser, 
     payment = deposit_of(paid_booking)
 
     response = _refund_action(
-        manager_browser, [payment], apply="Refund", amount_cents="5000", refund_token="1"
+        manager_browser, [payment], apply="Refund", amount="50.00", refund_token="1"
     )
 
     assert "ask an owner" in response.content.decode()
@@ -224,7 +225,7 @@ def test_the_refund_action_on_several_refunds_what_is_left_on_each(
 
     intermediate = _refund_action(client, payments)
     assert "everything still refundable on these 2 payments" in intermediate.content.decode()
-    _refund_action(client, payments, apply="Refund", amount_cents="1", refund_token="7")
+    _refund_action(client, payments, apply="Refund", refund_token="7")
 
     amounts = sorted(Refund.objects.values_list("payment_id", "amount_cents"))
     assert amounts == sorted([(payments[0].pk, 6000), (payments[1].pk, 10_000)])

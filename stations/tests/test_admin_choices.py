@@ -34,12 +34,10 @@ def browser(client, chef_here_manager_there):
 
 def _time_off(chef) -> dict:
     start = timezone.now().replace(microsecond=0) + timedelta(days=30)
-    return {
+    return {  # whole days in the chef's station time (stations.forms.TimeOffForm)
         "chef": chef.pk,
-        "starts_at_0": start.date().isoformat(),
-        "starts_at_1": "00:00:00",
-        "ends_at_0": (start + timedelta(days=2)).date().isoformat(),
-        "ends_at_1": "00:00:00",
+        "first_day": start.date().isoformat(),
+        "last_day": (start + timedelta(days=1)).date().isoformat(),
         "reason": "holiday",
     }
 
