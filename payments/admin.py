@@ -80,6 +80,7 @@ class PaymentAdmin(StationScopedAdmin):
         "booking",
         "kind",
         "amount_display",
+        "method",
         "status",
         "amount_refunded_display",
         "refundable_display",
@@ -87,7 +88,7 @@ class PaymentAdmin(StationScopedAdmin):
         "offline",
         "created_at",
     ]
-    list_filter = [StationListFilter, "status", "kind", "disputed", "offline"]
+    list_filter = [StationListFilter, "status", "kind", "method", "disputed", "offline"]
     list_select_related = ["booking", "booking__station"]
     search_fields = ["booking__reference", "stripe_payment_intent_id"]
     raw_id_fields = ["booking"]
@@ -98,6 +99,11 @@ class PaymentAdmin(StationScopedAdmin):
         "kind",
         "amount_display",
         "currency",
+        "method",
+        "taken_by",
+        "received_at",
+        "note",
+        "recorded_by",
         "status",
         "succeeded",
         "failed",

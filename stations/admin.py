@@ -137,6 +137,7 @@ class StationAdmin(RotateFeedMixin, StationScopedAdmin):
                     "max_events_per_chef_per_day",
                     "max_guests",
                     "hold_minutes",
+                    "staff_hold_minutes",
                 ]
             },
         ),

@@ -144,6 +144,7 @@ class StaffStationSerializer(PublicStationSerializer):
             "max_events_per_chef_per_day",
             "max_guests",
             "hold_minutes",
+            "staff_hold_minutes",
             "deposit_forfeit_hours",
             "free_reschedule_notice_hours",
             "quiet_hours_start",
