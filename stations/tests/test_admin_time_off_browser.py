@@ -47,6 +47,7 @@ def test_a_manager_marks_a_chef_sick_and_reassigns_the_event(browser, san_jose, 
     assert booking.reference in browser.text
     assert "Kenji Tanaka is off" in browser.text
     assert "(whole day, America/Los_Angeles)" in browser.text
+    browser.screenshot("chef-sick-affected")
     browser.css("input[value='Reassign to a free chef']").click()
     browser.wait_for_text("reassigned from Kenji Tanaka to")
     browser.screenshot("chef-sick-reassign")
