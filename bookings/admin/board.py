@@ -61,6 +61,7 @@ def board_context(request) -> dict:
         ],
         "board_has_later": any(day.bookings for day in data.later_days),
         "board_holds": [_row(b) for b in data.expiring_holds],
+        "board_is_chef": board.chef_of(request.user) is not None,
     }
 
 
