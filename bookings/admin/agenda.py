@@ -18,6 +18,7 @@ from bookings import board
 from bookings.scheduling import local_today
 from stations import admin_time
 
+TEMPLATE = "admin/agenda.html"
 GOOGLE_CALENDAR_ADD = "https://calendar.google.com/calendar/r?cid="
 MAX_WEEKS_AHEAD = 104  # browsing further ahead than two years is a typo in the URL
 
@@ -47,11 +48,12 @@ def _event(booking) -> dict:
     }
 
 
-def agenda_view(site, request):
-    context = {**site.each_context(request), "title": "My week"}
+def agenda_context(request) -> dict:
+    """The page's context: the chef, their week and the feed links (no chef: the title only)."""
+    context = {"title": "My week"}
     chef = board.chef_of(request.user)
     if chef is None:
-        return render(request, "admin/agenda.html", context)
+        return context
     timezone.activate(admin_time.zone_of(chef.station))  # the chef's station's local time
     today = local_today(chef.station)
     agenda = board.chef_week(request.user, chef, _first_day(request, today))
@@ -61,4 +63,9 @@ def agenda_view(site, request):
         days=[{"day": day.day, "events": [_event(b) for b in day.bookings]} for day in agenda.days],
         feed=feed_links(chef),
     )
-    return render(request, "admin/agenda.html", context)
+    return context
+
+
+def agenda_view(site, request):
+    context = {**site.each_context(request), **agenda_context(request)}
+    return render(request, TEMPLATE, context)

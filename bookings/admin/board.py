@@ -5,13 +5,14 @@ allergies, status, paid and balance, and its unpaid holds about to expire; a sta
 for people with several (the choice is kept in the session; `?station=<id>` picks one). The
 data comes from bookings.board; this module only chooses the station and shapes the money.
 
-A chef who is staff nowhere lands on their week instead (bookings.admin.agenda).
+A chef who is staff nowhere lands on their week instead (bookings.admin.agenda), at /admin/
+itself (and at admin:chef_agenda, where a chef who is also staff finds it).
 """
 
-from django.shortcuts import redirect
 from django.utils import timezone
 
 from bookings import board
+from bookings.admin import agenda
 from config.money import format_money
 from stations import admin_time, tenancy
 from stations.models import Role
@@ -69,6 +70,10 @@ def index(site, plain_index, request, extra_context=None):
     """The admin's index: the board above Django's app list for staff; a chef's own week for a
     chef who is staff nowhere."""
     if is_chef_only(request.user):
-        return redirect("admin:chef_agenda")
+        # The index's own response (its app list stays in the context), shown as the week.
+        response = plain_index(request, extra_context=extra_context)
+        response.template_name = agenda.TEMPLATE
+        response.context_data.update(agenda.agenda_context(request))
+        return response
     context = {**board_context(request), **(extra_context or {})}
     return plain_index(request, extra_context=context)

@@ -55,8 +55,9 @@ def test_a_chef_signs_in_to_their_week_and_finds_the_allergies(browser, san_jose
 
     browser.login("sj-chef", PASSWORD)
 
-    assert browser.driver.current_url.endswith(reverse("admin:chef_agenda"))
+    assert browser.driver.current_url.endswith(reverse("admin:index"))  # the first page
     browser.wait_for_text("Shellfish allergy")
+    assert "Kenji Tanaka · San Jose" in browser.text
     box = browser.css(".allergy-box")
     assert "Shellfish allergy (2 guests); one gluten-free" in box.text
     assert box.is_displayed()
