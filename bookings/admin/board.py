@@ -9,6 +9,7 @@ A chef who is staff nowhere lands on their week instead (bookings.admin.agenda),
 itself (and at admin:chef_agenda, where a chef who is also staff finds it).
 """
 
+from django.http import Http404
 from django.utils import timezone
 
 from bookings import board
@@ -38,8 +39,12 @@ def _row(booking) -> dict:
 
 
 def _selected_station(request, stations):
-    wanted = request.GET.get("station") or request.session.get(SESSION_KEY)
-    station = board.pick_station(stations, wanted)
+    """?station=<id> (one of the user's, else 404: another station's board is not found), else
+    the one kept in the session, else the first."""
+    asked = request.GET.get("station")
+    if asked and not any(str(s.pk) == asked for s in stations):
+        raise Http404("No such station.")
+    station = board.pick_station(stations, asked or request.session.get(SESSION_KEY))
     if station is not None and request.session.get(SESSION_KEY) != station.pk:
         request.session[SESSION_KEY] = station.pk
     return station

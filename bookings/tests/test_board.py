@@ -95,12 +95,16 @@ def test_another_stations_events_are_never_on_the_board(manager, san_jose, sacra
     theirs = booked_for_today(sacramento)
     theirs_hold = make_booking(sacramento)
 
-    for url in (INDEX, f"{INDEX}?station={sacramento.pk}"):
-        html = manager.get(url).content.decode()
-        assert theirs.reference not in html
-        assert theirs_hold.reference not in html
-        assert "Today at San Jose" in html  # a foreign ?station= falls back to their own
-        assert 'name="station"' not in html  # one station: no picker
+    html = manager.get(INDEX).content.decode()
+    assert "Today at San Jose" in html
+    assert theirs.reference not in html
+    assert theirs_hold.reference not in html
+    assert 'name="station"' not in html  # one station: no picker
+
+    foreign = manager.get(INDEX, {"station": sacramento.pk})
+    assert foreign.status_code == 404
+    assert theirs.reference not in foreign.content.decode()
+    assert "Sacramento" not in foreign.content.decode()
 
 
 def test_unpaid_holds_about_to_expire_soonest_first(manager, san_jose):
@@ -146,7 +150,8 @@ def test_an_owner_of_two_stations_picks_one_and_it_is_remembered(
         assert "Today at Sacramento" in html
         assert sac_event.reference in html
         assert sj_event.reference not in html
-    assert client.get(INDEX, {"station": "nonsense"}).status_code == 200
+    assert client.get(INDEX, {"station": "nonsense"}).status_code == 404
+    assert "Today at Sacramento" in client.get(INDEX).content.decode()  # still remembered
 
 
 def test_the_board_reads_in_the_stations_zone_at_the_turn_of_the_utc_day(
