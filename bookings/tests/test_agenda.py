@@ -31,7 +31,7 @@ def chef_event(station, chef, *, days=2, start="17:00", allergies="", **fields) 
     booking = make_booking(
         station,
         now=timezone.now() - timedelta(days=5),
-        days=5 + days,
+        event_date=local_today(station) + timedelta(days=days),
         start=start,
         chef=chef,
         **fields,

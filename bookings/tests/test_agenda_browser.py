@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from bookings.scheduling import local_today
 from conftest import PASSWORD
 from stations.models import Chef
 from testing.factories import CustomerFactory, make_booking
@@ -18,7 +19,7 @@ def _event(station, chef, *, days, start, allergies="", **fields):
     booking = make_booking(
         station,
         now=timezone.now() - timedelta(days=5),
-        days=5 + days,
+        event_date=local_today(station) + timedelta(days=days),
         start=start,
         chef=chef,
         **fields,

@@ -23,8 +23,16 @@ INDEX = reverse("admin:index")
 
 def booked_for_today(station, *, start="17:00", **fields) -> Booking:
     """An event today at the station (booked five days ago, as the notice rule wants)."""
+    return booked_for(station, 0, start=start, **fields)
+
+
+def booked_for(station, days: int, **fields) -> Booking:
+    """An event `days` after the station's local today, booked five days before today."""
     return make_booking(
-        station, now=timezone.now() - timedelta(days=5), days=5, start=start, **fields
+        station,
+        now=timezone.now() - timedelta(days=5),
+        event_date=local_today(station) + timedelta(days=days),
+        **fields,
     )
 
 
@@ -62,14 +70,8 @@ def test_the_first_page_is_todays_board_with_what_the_crew_needs(manager, san_jo
 
 def test_the_rest_of_the_week_is_listed_by_day_and_nothing_after_it(manager, san_jose):
     left = days_left_in_week(san_jose)
-    later = (
-        make_booking(san_jose, now=timezone.now() - timedelta(days=5), days=5 + left)
-        if left
-        else None
-    )
-    next_week = make_booking(
-        san_jose, now=timezone.now() - timedelta(days=5), days=5 + left + 1, start="12:00"
-    )
+    later = booked_for(san_jose, left) if left else None
+    next_week = booked_for(san_jose, left + 1, start="12:00")
 
     html = manager.get(INDEX).content.decode()
 

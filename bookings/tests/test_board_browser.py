@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from bookings.scheduling import local_today
 from conftest import PASSWORD
 from testing.factories import CustomerFactory, make_booking
 
@@ -14,10 +15,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.date_sensitive]
 
 def test_a_manager_signs_in_to_todays_board(browser, san_jose, sacramento, sj_manager):
     booked = timezone.now() - timedelta(days=5)
+    today = local_today(san_jose)
     lunch = make_booking(
         san_jose,
         now=booked,
-        days=5,
+        event_date=today,
         start="12:00",
         customer=CustomerFactory(station=san_jose, name="Rosa Diaz"),
         status="confirmed",
@@ -27,18 +29,18 @@ def test_a_manager_signs_in_to_todays_board(browser, san_jose, sacramento, sj_ma
     make_booking(
         san_jose,
         now=booked,
-        days=5,
+        event_date=today,
         start="18:00",
         adults=14,
         children=4,
         customer=CustomerFactory(station=san_jose, name="The Nguyen family"),
     )
-    later = make_booking(san_jose, now=booked, days=6, start="17:30")
+    later = make_booking(san_jose, now=booked, event_date=today + timedelta(days=1), start="17:30")
     later.record_allergies("Peanuts")
     hold = make_booking(
         san_jose, days=12, customer=CustomerFactory(station=san_jose, name="Jo Park")
     )
-    theirs = make_booking(sacramento, now=booked, days=5)
+    theirs = make_booking(sacramento, now=booked, event_date=local_today(sacramento))
 
     browser.login("sj-manager", PASSWORD)
 
