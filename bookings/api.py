@@ -140,6 +140,8 @@ def _create_booking(request, *, source: str, actor: services.Actor) -> Response:
         source=source,
         actor=actor,
     )
+    if v["allergies"] != booking.allergies:  # a retried request finds them recorded
+        booking.record_allergies(v["allergies"])
     context = {"manage_token": token, "payment": payment_selectors.payment_block(payment)}
     return Response(s.BookingCreatedSerializer(booking, context=context).data, status=201)
 

@@ -55,6 +55,7 @@ def _calendar(name: str, tz: str, bookings) -> bytes:
                     None,
                     [
                         f"Booking {booking.reference}, chef {booking.chef.name}",
+                        f"ALLERGIES: {booking.allergies}" if booking.allergies else "",
                         f"{booking.adults} adults, {booking.children} children",
                         f"Add-ons: {', '.join(booking.addon_codes)}" if booking.addon_codes else "",
                         f"Notes: {booking.notes}" if booking.notes else "",

@@ -17,10 +17,12 @@ from django.contrib.postgres.fields import (
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Func, Q, Value
+from django.utils import timezone
 
 from stations.models import Chef, Station
 from stations.validators import validate_e164
 
+ALLERGIES_MAX_LENGTH = 500
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud on the phone
 
 
@@ -189,6 +191,13 @@ class Booking(models.Model):
     state = models.CharField(max_length=2)
     zip_code = models.CharField(max_length=5)
     notes = models.TextField(blank=True)
+    # Its own field, not a line in the notes: the chef's screens and feed show it prominently.
+    allergies = models.CharField(
+        max_length=ALLERGIES_MAX_LENGTH,
+        blank=True,
+        default="",
+        help_text="Allergies and dietary restrictions of the party, as the customer gave them.",
+    )
 
     chef = models.ForeignKey(Chef, on_delete=models.PROTECT, related_name="bookings")
     status = models.CharField(
@@ -262,6 +271,15 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+    def record_allergies(self, allergies: str) -> None:
+        """Store the party's allergies (one row, one UPDATE: nothing else of the booking is
+        written, so it cannot undo a concurrent change of status or money)."""
+        self.allergies = allergies
+        self.updated_at = timezone.now()
+        Booking.objects.filter(pk=self.pk).update(
+            allergies=self.allergies, updated_at=self.updated_at
+        )
 
     @property
     def net_paid_cents(self) -> int:

@@ -5,7 +5,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bookings import policy, selectors
-from bookings.models import AddOn, Booking, BookingEvent, Customer, PriceList
+from bookings.models import (
+    ALLERGIES_MAX_LENGTH,
+    AddOn,
+    Booking,
+    BookingEvent,
+    Customer,
+    PriceList,
+)
 from bookings.scheduling import station_tz
 from config.exceptions import Conflict
 from config.serializers import DateField, ModelSerializer, Serializer, TimeOfDayField
@@ -97,6 +104,13 @@ class BookingRequestSerializer(PartySerializer):
     address = AddressSerializer()
     customer = ContactSerializer()
     notes = serializers.CharField(max_length=2000, allow_blank=True, default="")
+    allergies = serializers.CharField(
+        max_length=ALLERGIES_MAX_LENGTH,
+        allow_blank=True,
+        default="",
+        help_text="Allergies and dietary restrictions of the party (optional); the chef sees "
+        "them on their agenda and calendar feed.",
+    )
 
 
 class RescheduleRequestSerializer(Serializer):
@@ -215,6 +229,7 @@ class BookingSerializer(ModelSerializer):
             "address",
             "customer",
             "notes",
+            "allergies",
             "currency",
             "lines",
             "subtotal_cents",

@@ -1,4 +1,8 @@
 """
+The admin site's own pages. Its first page is today's board for staff and a chef's own week for
+a chef (bookings.admin.board, bookings.admin.agenda; installed on the default site below, so
+every existing admin URL keeps working).
+
 The staff API tokens in the back office (Project plumbing → API tokens): who holds one, since
 when and until when, never the secret (only its digest is stored anyway); a *Revoke* action.
 A token that a password change has killed stays listed until its expiry, when the hourly sweep
@@ -9,10 +13,14 @@ they own; every other role sees nothing. This module is edge code (it reads the 
 `stations`), like config.auth.
 """
 
+import functools
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.urls import path
 from knox.models import AuthToken
 
+from bookings.admin import agenda, board
 from config import services
 from config.models import ApiToken
 from stations import tenancy
@@ -23,6 +31,23 @@ OWNER_ONLY = frozenset({Role.OWNER})
 
 def _may_see_tokens(user) -> bool:
     return tenancy.has_any_role(user, OWNER_ONLY)
+
+
+def install_back_office_pages(site: admin.AdminSite) -> None:
+    """Give `site` the board as its index and a "My week" page (admin:chef_agenda), keeping its
+    own URLs (and its app list, shown below the board)."""
+    plain_index, plain_urls = site.index, site.get_urls
+    site.index = functools.partial(board.index, site, plain_index)
+    site.index_template = "admin/index.html"  # templates/admin/index.html: board + app list
+
+    def get_urls():
+        my_week = site.admin_view(functools.partial(agenda.agenda_view, site))
+        return [path("my-week/", my_week, name="chef_agenda"), *plain_urls()]
+
+    site.get_urls = get_urls
+
+
+install_back_office_pages(admin.site)
 
 
 # knox registers a page of its own (it shows the digest, and adds tokens bound to no password).

@@ -418,10 +418,15 @@ def banner(port: str) -> str:
 
 
 def dev_environment() -> dict[str, str]:
-    """The environment for ``run``: dev-only defaults that never override the caller's."""
+    """The environment for ``run``: dev-only defaults that never override the caller's
+    (``PUBLIC_BASE_URL`` follows ``PORT`` unless it is given)."""
     env = dict(os.environ)
     env.setdefault("DEBUG", "true")
     env.setdefault("PORT", "8000")
+    if not env.get("PUBLIC_BASE_URL"):
+        # Links the site writes (the chef's calendar feed, messages to customers) point at
+        # where this run serves, not at the settings' default port.
+        env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{env['PORT']}"
     env["PYTHONUNBUFFERED"] = "1"  # children's lines must reach us as they happen
     return env
 
