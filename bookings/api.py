@@ -137,11 +137,10 @@ def _create_booking(request, *, source: str, actor: services.Actor) -> Response:
         address=v["address"],
         customer=_contact(v["customer"]),
         notes=v["notes"],
+        allergies=v["allergies"],
         source=source,
         actor=actor,
     )
-    if v["allergies"] != booking.allergies:  # a retried request finds them recorded
-        booking.record_allergies(v["allergies"])
     context = {"manage_token": token, "payment": payment_selectors.payment_block(payment)}
     return Response(s.BookingCreatedSerializer(booking, context=context).data, status=201)
 

@@ -17,7 +17,6 @@ from django.contrib.postgres.fields import (
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Func, Q, Value
-from django.utils import timezone
 
 from stations.models import Chef, Station
 from stations.validators import validate_e164
@@ -271,15 +270,6 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return self.reference
-
-    def record_allergies(self, allergies: str) -> None:
-        """Store the party's allergies (one row, one UPDATE: nothing else of the booking is
-        written, so it cannot undo a concurrent change of status or money)."""
-        self.allergies = allergies
-        self.updated_at = timezone.now()
-        Booking.objects.filter(pk=self.pk).update(
-            allergies=self.allergies, updated_at=self.updated_at
-        )
 
     @property
     def net_paid_cents(self) -> int:

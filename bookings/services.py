@@ -303,6 +303,7 @@ def booking_create(
     address: dict,
     customer: dict,
     notes: str = "",
+    allergies: str = "",
     source: str = BookingSource.WEB,
     actor: Actor = CUSTOMER,
     now: datetime | None = None,
@@ -356,6 +357,7 @@ def booking_create(
         state=address["state"],
         zip_code=address["zip_code"],
         notes=notes,
+        allergies=allergies,
         source=source,
         submitted_contact=_submitted(customer),
         hold_expires_at=now + timedelta(minutes=hold_minutes_for(station, source)),
@@ -713,6 +715,37 @@ def booking_set_payment_totals(
         amount_refund_pending_cents=refund_pending_cents,
         updated_at=timezone.now(),
     )
+
+
+def booking_update_details(
+    *, booking: Booking, actor: Actor, notes: str | None = None, allergies: str | None = None
+) -> Booking:
+    """Staff edit the booking's notes or the party's allergies. Only those columns are written
+    (a concurrent change of status or money is not undone); a change of allergies, which the
+    chef cooks by, is recorded in the history with the old and new text."""
+    changes = {}
+    if notes is not None and notes != booking.notes:
+        changes["notes"] = notes
+    if allergies is not None and allergies != booking.allergies:
+        changes["allergies"] = allergies
+    if not changes:
+        return booking
+    with transaction.atomic():
+        now = timezone.now()
+        Booking.objects.filter(pk=booking.pk).update(**changes, updated_at=now)
+        if "allergies" in changes:
+            _record(
+                booking,
+                actor=actor,
+                from_status=booking.status,
+                to_status=booking.status,
+                reason="allergies changed",
+                data={"allergies": [booking.allergies, changes["allergies"]]},
+            )
+    for name, value in changes.items():
+        setattr(booking, name, value)
+    booking.updated_at = now
+    return booking
 
 
 def booking_note(*, booking: Booking, actor: Actor, reason: str, data: dict | None = None) -> None:

@@ -97,7 +97,7 @@ class BookingAdmin(
                     "adults",
                     "children",
                     "addon_codes",
-                    # allergies: added with the Booking.allergies field (issue 12, point 8)
+                    "allergies",
                     "notes",
                 ]
             },
@@ -150,7 +150,7 @@ class BookingAdmin(
     def get_readonly_fields(self, request, obj=None):
         # Everything moves through services; in the form only the chef can be changed (which
         # reassigns under the no-overlap rule) and the notes edited.
-        editable = {"chef", "notes"}
+        editable = {"chef", "notes", "allergies"}
         return [f for fs in self.fieldsets for f in fs[1]["fields"] if f not in editable]
 
     def get_queryset(self, request):
@@ -178,8 +178,13 @@ class BookingAdmin(
 
     def save_model(self, request, obj, form, change):
         actor = services.Actor.of(request.user)
-        if "notes" in form.changed_data:
-            Booking.objects.filter(pk=obj.pk).update(notes=obj.notes)
+        details = {
+            f: form.cleaned_data[f] for f in ("notes", "allergies") if f in form.changed_data
+        }
+        if details:
+            services.booking_update_details(
+                booking=Booking.objects.get(pk=obj.pk), actor=actor, **details
+            )
         if "chef" in form.changed_data:
             try:
                 services.booking_reassign_chef(

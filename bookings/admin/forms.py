@@ -10,7 +10,7 @@ from bookings.models import Booking
 class BookingAdminForm(forms.ModelForm):
     class Meta:
         model = Booking
-        fields = ["chef", "notes"]
+        fields = ["chef", "notes", "allergies"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -97,6 +97,12 @@ class PhoneBookingForm(forms.Form):
         r"^[A-Za-z]{2}$", initial="CA", error_messages={"invalid": "Two letters, e.g. CA."}
     )
     notes = forms.CharField(required=False, max_length=2000, widget=forms.Textarea({"rows": 3}))
+    allergies = forms.CharField(
+        required=False,
+        max_length=500,
+        widget=forms.Textarea({"rows": 2}),
+        help_text="Shown to the chef on every screen they use.",
+    )
 
     def __init__(self, *args, stations, **kwargs):
         super().__init__(*args, **kwargs)
@@ -293,6 +299,7 @@ class PhoneBookingMixin:
                 address=form.address(),
                 customer=form.contact(),
                 notes=data["notes"],
+                allergies=data["allergies"],
                 source=BookingSource.STAFF,
                 actor=services.Actor.of(request.user),
             )

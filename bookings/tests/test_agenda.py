@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from bookings.models import Booking
 from bookings.scheduling import local_today
+from bookings.services import SYSTEM, booking_update_details
 from stations.models import Chef
 from testing.factories import CustomerFactory, make_booking
 
@@ -37,7 +38,7 @@ def chef_event(station, chef, *, days=2, start="17:00", allergies="", **fields) 
         **fields,
     )
     if allergies:
-        booking.record_allergies(allergies)
+        booking_update_details(booking=booking, actor=SYSTEM, allergies=allergies)
     return booking
 
 

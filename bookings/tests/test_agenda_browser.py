@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookings.scheduling import local_today
+from bookings.services import SYSTEM, booking_update_details
 from conftest import PASSWORD
 from stations.models import Chef
 from testing.factories import CustomerFactory, make_booking
@@ -25,7 +26,7 @@ def _event(station, chef, *, days, start, allergies="", **fields):
         **fields,
     )
     if allergies:
-        booking.record_allergies(allergies)
+        booking_update_details(booking=booking, actor=SYSTEM, allergies=allergies)
     return booking
 
 

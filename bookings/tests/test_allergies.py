@@ -4,6 +4,7 @@ staff, to the customer's self-service link, and in the chef's calendar feed."""
 import pytest
 
 from bookings.models import Booking
+from bookings.services import SYSTEM, booking_update_details
 from bookings.tests.helpers import booking_payload
 from stations.models import Chef
 from testing.factories import make_booking
@@ -96,7 +97,7 @@ def test_staff_see_the_allergies_and_can_book_with_them(staff_client, san_jose, 
 def test_the_chef_feed_describes_the_allergies(client, san_jose):
     kenji = Chef.objects.get(station=san_jose, name="Kenji Tanaka")
     booking = make_booking(san_jose, chef=kenji)
-    booking.record_allergies(SHELLFISH)
+    booking_update_details(booking=booking, actor=SYSTEM, allergies=SHELLFISH)
     plain = make_booking(san_jose, chef=kenji, days=11)
 
     feed = client.get(f"/feeds/chefs/{kenji.calendar_token}.ics")
@@ -113,7 +114,7 @@ def test_recording_allergies_changes_nothing_else(san_jose):
     booking = make_booking(san_jose)
     before = Booking.objects.values().get(pk=booking.pk)
 
-    booking.record_allergies("Peanuts")
+    booking_update_details(booking=booking, actor=SYSTEM, allergies="Peanuts")
 
     after = Booking.objects.values().get(pk=booking.pk)
     assert after["allergies"] == "Peanuts"
@@ -131,3 +132,45 @@ def test_the_schema_documents_allergies_as_optional_text(client):
     assert request["properties"]["allergies"]["maxLength"] == 500
     assert "allergies" not in request.get("required", [])
     assert "allergies" in schema["components"]["schemas"]["Booking"]["properties"]
+
+
+def _booking_page(user, booking):
+    from django.test import Client
+    from django.urls import reverse
+
+    from conftest import PASSWORD
+
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client, reverse("admin:bookings_booking_change", args=[booking.pk])
+
+
+def test_staff_edit_the_allergies_on_the_booking_page_and_the_history_says_so(san_jose, sj_agent):
+    from stations.tests.test_admin import form_data
+
+    booking = make_booking(san_jose, days=12)
+    client, url = _booking_page(sj_agent, booking)
+    data = form_data(client.get(url))
+    data["allergies"] = "Peanuts (1 guest)"
+    response = client.post(url, data)
+
+    assert response.status_code == 302
+    booking.refresh_from_db()
+    assert booking.allergies == "Peanuts (1 guest)"
+    line = booking.events.get(reason="allergies changed")
+    assert line.data == {"allergies": ["", "Peanuts (1 guest)"]}
+    assert line.actor_label == sj_agent.username
+
+
+def test_a_chef_reads_the_allergies_but_cannot_change_them(san_jose, sj_chef):
+    kenji = Chef.objects.get(user=sj_chef)
+    booking = make_booking(san_jose, days=12, chef=kenji)
+    booking_update_details(booking=booking, actor=SYSTEM, allergies=SHELLFISH)
+    client, url = _booking_page(sj_chef, booking)
+
+    page = client.get(url)
+    assert page.status_code == 200
+    assert SHELLFISH in page.content.decode()
+    assert client.post(url, {"allergies": "", "notes": ""}).status_code == 403
+    booking.refresh_from_db()
+    assert booking.allergies == SHELLFISH
