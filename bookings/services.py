@@ -767,8 +767,7 @@ def booking_manage_link(*, booking: Booking, token: str) -> str:
     """The customer's self-service page on the booking site for this booking. The token rides
     in the fragment: browsers never send it to a server, so it stays out of access logs; the
     booking site reads it there and sends it as X-Booking-Token to the API."""
-    base = getattr(settings, "BOOKING_SITE_URL", "") or settings.PUBLIC_BASE_URL
-    return f"{base.rstrip('/')}/booking/{booking.reference}#token={token}"
+    return f"{settings.BOOKING_SITE_URL}/booking/{booking.reference}#token={token}"
 
 
 def deposit_link_refusal(booking: Booking) -> str:

@@ -67,6 +67,9 @@ ALLOWED_HOSTS = env.list(
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The public booking site, where a customer's booking link (sent by staff) opens; by default
+# this site (the booking site's pages are served elsewhere in production).
+BOOKING_SITE_URL = env.str("BOOKING_SITE_URL", default="").rstrip("/") or PUBLIC_BASE_URL
 
 # Serve the baseline views of `make bench` (bench/views.py). Never on in production.
 BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)

@@ -51,6 +51,7 @@ SAFE_SETTINGS = {
     "META_ACCESS_TOKEN": "",
     "GOOGLE_PUSH_TOKEN": "",
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    "BOOKING_SITE_URL": "http://127.0.0.1:8000",
     "DEFAULT_FROM_EMAIL": "bookings@example.com",
 }
 
@@ -204,6 +205,7 @@ def hostile(port: int, origin: str) -> dict[str, str]:
         "EMAIL_URL": f"smtp://hostile:pw@127.0.0.1:{port}",
         "DEFAULT_FROM_EMAIL": f"hostile-{origin}@example.com",
         "PUBLIC_BASE_URL": here,
+        "BOOKING_SITE_URL": here,
         "CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
         "HTTP_PROXY": here,
         "HTTPS_PROXY": here,
