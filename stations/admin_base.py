@@ -170,6 +170,9 @@ class StationScopedAdmin(_ScopedChoices, admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
+        # PostgreSQL text cannot hold NUL: a search for one (pasted, or typed into an
+        # autocomplete box, which no form cleans) would be a 500.
+        search_term = search_term.replace("\x00", "")
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         roles = self._autocomplete_roles(request)
         if roles is not None:
