@@ -138,3 +138,25 @@ def test_the_add_form_saves_a_typed_phone_in_e164(owner_client, san_jose):
     assert Chef.objects.get(name="Yuki Mori").phone == "+19165550123"
     assert Station.objects.filter(phone__startswith="+").count() == 2
     assert not Customer.objects.filter(phone="(916) 555-0123").exists()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_manager_types_a_customer_phone_as_people_say_it(browser, sj_manager, san_jose):
+    customer = CustomerFactory(station=san_jose, name="Dana Phone")
+    browser.login(sj_manager.username, PASSWORD)
+    browser.get(change_url("bookings.customer", customer))
+    browser.fill("#id_phone", "hello")
+    browser.css("input[name=_continue]").click()
+    browser.wait_for_text(API_ERROR)
+    browser.screenshot("admin-phone-refused")
+    customer.refresh_from_db()
+    assert customer.phone == ""
+    browser.fill("#id_phone", "(408) 555-0190")
+    browser.css("input[name=_continue]").click()
+    browser.wait_for_text("was changed successfully")
+    assert browser.css("#id_phone").get_attribute("value") == "+14085550190"
+    assert "408 555 0190" in browser.text  # the help text says what may be typed
+    browser.screenshot("admin-phone-saved")
+    customer.refresh_from_db()
+    assert customer.phone == "+14085550190"
