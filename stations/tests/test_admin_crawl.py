@@ -35,7 +35,7 @@ from django.db.models import Count
 from django.template import Template
 from django.test import Client
 from django.test.utils import _TestState
-from django.urls import URLPattern, URLResolver, reverse
+from django.urls import NoReverseMatch, URLPattern, URLResolver, reverse
 from django.utils import timezone
 
 from bookings import services as booking_services
@@ -269,31 +269,38 @@ def crawl_date_hierarchy(crawler: Crawler, url: str, cl) -> None:
 
 
 def crawl_model_urls(crawler: Crawler, model_admin, obj) -> list[str]:
-    """Every named URL of the ModelAdmin that needs nothing or only an object id; the custom
-    ones (not Django's own five) also with odd query strings. Returns those it skipped."""
+    """Every named URL of the ModelAdmin that needs nothing or one argument (an object's id,
+    whatever the pattern calls it: the shown object's is filled in); the custom ones (not
+    Django's own) also with odd query strings, and with the id of no object. Returns the
+    names of those it could not fill in."""
     skipped = []
-    standard = {"changelist", "add", "history", "delete", "change"}
+    standard = {"changelist", "add", "history", "delete", "change", "password_change"}
     skip = {"delete"}  # a confirmation page; the crawl asks for change, history and add
     opts = model_admin.model._meta
     prefix = f"{opts.app_label}_{opts.model_name}_"
     for pattern in model_admin.get_urls():
         if not isinstance(pattern, URLPattern) or not pattern.name:
             continue
-        if pattern.name.removeprefix(prefix) in skip:
-            continue
+        own = pattern.name.removeprefix(prefix)
         params = pattern_params(pattern)
-        if params - OBJECT_ID_PARAMS:
+        if own in skip or (params and obj is None):
+            continue
+        if len(params) > 1:
             skipped.append(pattern.name)
             continue
-        if params and obj is None:
+        object_id = quote(obj.pk) if obj is not None else ""
+        try:
+            url = reverse(f"admin:{pattern.name}", kwargs=dict.fromkeys(params, object_id))
+            missing = reverse(f"admin:{pattern.name}", kwargs=dict.fromkeys(params, "999999"))
+        except NoReverseMatch:  # the pattern takes another kind of argument than this id
+            skipped.append(pattern.name)
             continue
-        kwargs = {name: quote(obj.pk) for name in params}
-        url = reverse(f"admin:{pattern.name}", kwargs=kwargs)
         crawler.get(url)
-        own = pattern.name.removeprefix(prefix)
-        if own not in standard and own != "password_change":
+        if own not in standard:
             for odd in ODD_PAGE_PARAMS:
                 crawler.get(url, odd)
+            if params:
+                crawler.get(missing)
     return skipped
 
 
@@ -542,3 +549,32 @@ def test_no_admin_screen_shows_or_asks_for_cents(role, request, crawl_world):
             if page.status_code == 200:
                 offenders += cents_offenders(url, page.content.decode())
     assert not offenders, f"{len(offenders)} places say cents:\n" + "\n".join(offenders)
+
+
+def test_the_crawl_reports_a_page_that_breaks(superuser, crawl_world, monkeypatch):
+    """The crawl can fail: a custom page (the calendar) that raises, and a list whose station
+    filter raises on its counts, are reported, with the URL, and the walk goes on."""
+    from bookings import calendar
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("calendar broke")
+
+    def broken_counts(self, request, queryset):
+        if self.used_parameters.get(self.parameter_name) is not None:
+            return queryset.filter(pk__in=[int(str(self.value()).isdigit() and "x")])
+        return queryset
+
+    from stations.admin_base import StationListFilter
+
+    monkeypatch.setattr(calendar, "month_grid", broken)
+    monkeypatch.setattr(StationListFilter, "queryset", broken_counts)
+    crawler = Crawler(logged_in(superuser))
+    booking_admin = admin.site._registry[Booking]
+    shown = crawl_list(crawler, booking_admin)
+    crawl_model_urls(crawler, booking_admin, shown[0])
+    calendar_url = reverse("admin:bookings_booking_calendar")
+    assert any(
+        f.startswith(f"GET {calendar_url} raised ZeroDivisionError") for f in crawler.failures
+    )
+    assert any("_facets=True" in f and "ValueError" in f for f in crawler.failures)
+    assert crawler.answers[reverse("admin:bookings_booking_changelist")] == 200
