@@ -1,9 +1,8 @@
-"""seed_demo builders for the bookings app: price lists and add-ons."""
+"""seed_demo builders for the bookings app: price lists and add-ons, and the demo bookings
+themselves (held for their deposit; payments.demo pays, completes and cancels them through the
+payment services, so every "deposit paid" in their history is a payment that exists)."""
 
-import random
 from datetime import timedelta
-
-from django.utils import timezone
 
 from bookings.models import AddOn, AddOnPricing, Booking, PriceList
 from stations.demo import STATIONS
@@ -82,9 +81,22 @@ AREA_CODES = {"san-jose": "408", "sacramento": "916"}
 DEMO_NOTE = "Demo booking"
 
 
-def _demo_bookings_for(station, rng, real_now) -> int:
+class Fate:
+    """What becomes of a demo booking (payments.demo makes it so, through the real services)."""
+
+    PENDING = "pending"  # held, its deposit asked for and not paid yet
+    CONFIRMED = "confirmed"  # deposit paid
+    COMPLETED = "completed"  # deposit and balance paid, the party happened
+    NO_SHOW = "no_show"  # deposit paid, nobody was there
+    CANCELLED = "cancelled"  # deposit paid, then cancelled by the customer under the policy
+
+
+def demo_bookings_for(station, rng, real_now) -> list[tuple[Booking, str]]:
+    """About a month and a half of bookings at `station` (two weeks back, a month ahead), made
+    by the booking service and held for their deposit, each with the fate payments.demo gives
+    it. Past events are booked on a clock moved back 20 days (a booking can't be made for a
+    past date); the few still pending were booked just now."""
     from bookings import scheduling, services
-    from bookings.models import BookingStatus
     from config.exceptions import ApiError
 
     seed_now = real_now - timedelta(days=20)
@@ -92,7 +104,7 @@ def _demo_bookings_for(station, rng, real_now) -> int:
     zips = [z for zone in station.zones.all() for z in zone.zip_codes]
     addons = list(station.addons.values_list("code", flat=True))
     times = scheduling.start_times(station)
-    made = 0
+    made = []
     for offset in range(-14, 31):
         day = today + timedelta(days=offset)
         for _ in range(rng.randint(1, 3) if day.weekday() >= 4 else rng.randint(0, 2)):
@@ -100,6 +112,7 @@ def _demo_bookings_for(station, rng, real_now) -> int:
             number = rng.randint(10, 99)
             future = offset > 2
             pending = future and rng.random() < 0.1
+            roll = rng.random()
             try:
                 booking, _ = services.booking_create(
                     station=station,
@@ -125,40 +138,17 @@ def _demo_bookings_for(station, rng, real_now) -> int:
                 )
             except ApiError:
                 continue  # that slot was taken or too close: a real calendar has gaps too
-            made += 1
             if pending:
-                continue
-            system = services.SYSTEM
-            services.booking_transition(
-                booking=booking,
-                to_status=BookingStatus.CONFIRMED,
-                actor=system,
-                reason="deposit paid",
-                now=seed_now,
-            )
-            roll = rng.random()
-            if not future and offset < 0:
-                status = BookingStatus.NO_SHOW if roll < 0.05 else BookingStatus.COMPLETED
-                services.booking_transition(
-                    booking=booking, to_status=status, actor=system, now=real_now
-                )
-            elif roll < 0.05:
-                services.booking_cancel(
-                    booking=booking, actor=services.CUSTOMER, now=seed_now, reason="plans changed"
-                )
+                fate = Fate.PENDING
+            elif offset < 0:
+                fate = Fate.NO_SHOW if roll < 0.05 else Fate.COMPLETED
+            elif future and roll < 0.05:
+                fate = Fate.CANCELLED
+            else:
+                fate = Fate.CONFIRMED
+            made.append((booking, fate))
     return made
 
 
-def build_bookings(*, password: str) -> str:
-    """About a month and a half of bookings per demo station (two weeks back, a month ahead),
-    made through the booking service itself. Skipped where demo bookings already exist."""
-    real_now = timezone.now()
-    made = 0
-    for station in Station.objects.filter(slug__in=STATIONS).order_by("pk"):
-        if Booking.objects.filter(station=station, notes=DEMO_NOTE).exists():
-            continue
-        made += _demo_bookings_for(station, random.Random(station.slug), real_now)
-    return f"{made} bookings" if made else "bookings already there"
-
-
-STEPS.append(("bookings", build_bookings))
+def demo_bookings_exist(station) -> bool:
+    return Booking.objects.filter(station=station, notes=DEMO_NOTE).exists()

@@ -23,6 +23,7 @@ from django.core.exceptions import PermissionDenied
 from config.money import format_money, is_cents_field, money_formfield
 from stations import admin_time, tenancy
 from stations.models import Station
+from stations.validators import PhoneFormField, is_phone_field
 
 
 class StationListFilter(admin.SimpleListFilter):
@@ -96,7 +97,27 @@ class _MoneyInputs:
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
-class _ScopedChoices(_MoneyInputs):
+class _PhoneInputs:
+    """Every phone field (a model field validated by `validate_e164`) takes the formats the API
+    takes ("408 555 0190") and saves E.164, with the API's error for anything else."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if is_phone_field(db_field):
+            field = super().formfield_for_dbfield(db_field, request, **kwargs)
+            if field is None:  # excluded or read-only
+                return None
+            return PhoneFormField(
+                required=field.required,
+                label=field.label,
+                initial=field.initial,
+                help_text=db_field.help_text or PhoneFormField.default_help_text,
+                max_length=PhoneFormField.typed_max_length,
+                widget=field.widget.__class__(attrs=dict(field.widget.attrs)),
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+class _ScopedChoices(_PhoneInputs, _MoneyInputs):
     """Foreign-key and many-to-many choices of a form that writes: only rows of the stations
     where the user holds one of the admin's `write_roles` (so a chef at one station who manages
     another cannot pick the first station's rows). The choices are also what a submitted form is
@@ -149,6 +170,9 @@ class StationScopedAdmin(_ScopedChoices, admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
+        # PostgreSQL text cannot hold NUL: a search for one (pasted, or typed into an
+        # autocomplete box, which no form cleans) would be a 500.
+        search_term = search_term.replace("\x00", "")
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         roles = self._autocomplete_roles(request)
         if roles is not None:

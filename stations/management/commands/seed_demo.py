@@ -9,11 +9,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from bookings import demo as bookings_demo
+from payments import demo as payments_demo
 from stations import demo
 
 
 class Command(BaseCommand):
-    help = "Create or refresh the demo stations, users, chefs and price lists."
+    help = (
+        "Create or refresh the demo stations, users, chefs and price lists, and demo bookings "
+        "with their payments."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--password", default=demo.DEFAULT_PASSWORD)
@@ -29,7 +33,7 @@ class Command(BaseCommand):
             )
         if not password.strip():
             raise CommandError("--password must not be blank: the demo users log in with it.")
-        for step, builder in [*demo.STEPS, *bookings_demo.STEPS]:
+        for step, builder in [*demo.STEPS, *bookings_demo.STEPS, *payments_demo.STEPS]:
             self.stdout.write(f"  {step}...", ending="")
             self.stdout.flush()
             with transaction.atomic():
