@@ -88,8 +88,50 @@ def money_column(field: str, description: str | None = None):
     return show
 
 
+def _money_name(model, name):
+    """The name to show a form's field by on a page the user may only read: a `*_cents` field
+    becomes its money column (`<field>_money`), anything else stays as it is."""
+    if isinstance(name, (list, tuple)):
+        return type(name)(_money_name(model, n) for n in name)
+    try:
+        field = model._meta.get_field(name)
+    except Exception:  # a display method, not a model field
+        return name
+    return f"{name}_money" if is_cents_field(field) else name
+
+
 class _MoneyInputs:
-    """Every `*_cents` integer field of a form is typed in dollars and cents (config.money)."""
+    """Every `*_cents` integer field of a form is typed in dollars and cents (config.money), and
+    shown as money on a page the user may only read (their role doesn't let them change it)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.model._meta.get_fields():
+            name = f"{field.name}_money"
+            if is_cents_field(field) and not hasattr(self, name):
+                label = field.verbose_name.removesuffix(" cents")
+                setattr(self, name, functools.partial(money_column(field.name, label), self))
+                column = getattr(self, name)
+                column.short_description = label
+                column.admin_order_field = field.name
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if self.has_change_permission(request, obj):
+            return fields
+        cents = [f.name for f in self.model._meta.get_fields() if is_cents_field(f)]
+        return [*fields, *(f"{name}_money" for name in cents)]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        shown = []
+        for title, opts in fieldsets:
+            # (dict.fromkeys: get_fields lists a field and, being read-only, its money column)
+            fields = list(dict.fromkeys(_money_name(self.model, f) for f in opts["fields"]))
+            shown.append((title, {**opts, "fields": fields}))
+        return shown
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if is_cents_field(db_field):

@@ -524,10 +524,6 @@ def test_the_cents_check_can_fail():
     ]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="Screens owned by the other back-office branches still show cents until they merge.",
-)
 @pytest.mark.parametrize("role", ["owner", "sj_manager"])
 def test_no_admin_screen_shows_or_asks_for_cents(role, request, crawl_world):
     user = request.getfixturevalue(role)
