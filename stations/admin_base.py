@@ -25,6 +25,20 @@ from stations import admin_time, tenancy
 from stations.models import Station
 from stations.validators import PhoneFormField, is_phone_field
 
+# An id longer than this is no row's id (Postgres bigint has 19 digits; int() of thousands of
+# digits is refused anyway).
+_MAX_ID_DIGITS = 18
+
+
+def query_id(value) -> int | None:
+    """A row id from a query string value, or None for anything that is not one. Only ASCII
+    digits: `str.isdigit()` also accepts a superscript two or an Arabic-Indic one, which
+    `int()` refuses (a 500) or reads as a digit nobody typed."""
+    text = str(value) if value is not None else ""
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_ID_DIGITS:
+        return None
+    return int(text)
+
 
 class StationListFilter(admin.SimpleListFilter):
     """A station filter that offers only the stations whose rows the user may see here."""
@@ -38,11 +52,11 @@ class StationListFilter(admin.SimpleListFilter):
         return [(s.pk, s.name) for s in stations]
 
     def queryset(self, request, queryset):
-        value = self.value()
-        if not value or not str(value).isdigit():
+        station_id = query_id(self.value())
+        if station_id is None:
             return queryset
         path = tenancy.station_path(queryset.model)
-        return queryset.filter(**{("pk" if not path else f"{path}_id"): int(value)})
+        return queryset.filter(**{("pk" if not path else f"{path}_id"): station_id})
 
 
 def station_action(*, roles: Iterable[str], **kwargs):
@@ -206,9 +220,9 @@ class StationScopedAdmin(_ScopedChoices, admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         """A list filtered to one station is shown in that station's time zone."""
-        station = request.GET.get(StationListFilter.parameter_name, "")
-        if station.isdigit():
-            admin_time.activate_for_station(request, int(station))
+        station_id = query_id(request.GET.get(StationListFilter.parameter_name))
+        if station_id is not None:
+            admin_time.activate_for_station(request, station_id)
         return super().changelist_view(request, extra_context)
 
     def get_search_results(self, request, queryset, search_term):

@@ -74,11 +74,19 @@ CORE_MODELS = {
     "stations.timeoff",
     "stations.membership",
 }
+# Characters `str.isdigit()` accepts and `int()` refuses (a superscript two) or reads as a digit
+# nobody typed (an Arabic-Indic one): a check with isdigit() alone lets them through.
+UNICODE_DIGITS = ["\u00b2", "\u0661"]
 SEARCHES = ["Garcia", "%'_\\", "Zoë Ñandú 東京 🍣 " + "x" * 3000, "a\x00b"]
 # Query strings nothing should choke on, on every list.
 ODD_LIST_PARAMS = [
     {"p": "99999", "o": "999.-.abc", "station": "-1"},
     {"_facets": "True", "station": "abc", "no_such_field": "1"},
+    *(
+        {"station": digit, "chef": digit, "p": digit, "o": digit, "when": digit, "money": digit}
+        for digit in UNICODE_DIGITS
+    ),
+    *({"_facets": "True", "station": digit, "chef": digit} for digit in UNICODE_DIGITS),
 ]
 # Query strings for the custom pages (calendar, board, agenda, ...): their usual parameters with
 # values nobody should send.
@@ -92,6 +100,22 @@ ODD_PAGE_PARAMS = [
     {"view": "<script>", "station": "abc"},
     {"station": "99999", "q": "%", "page": "abc"},
     {"station": "1.5", "chef": "abc", "p": "-1"},
+    *(
+        {
+            "date": digit,
+            "week": digit,
+            "month": digit,
+            "view": digit,
+            "station": digit,
+            "chef": digit,
+            "q": digit,
+            "page": digit,
+            "p": digit,
+            "from": digit,
+        }
+        for digit in UNICODE_DIGITS
+    ),
+    *({"date": f"2027-0{digit}-01", "from": f"2027-01-0{digit}"} for digit in UNICODE_DIGITS),
 ]
 # Django's own pages that take no query parameters: crawled plain only.
 PLAIN_PAGES = {"jsi18n", "login", "password_change", "password_change_done", "autocomplete"}
@@ -264,6 +288,7 @@ def crawl_date_hierarchy(crawler: Crawler, url: str, cl) -> None:
         {f"{field}__year": "abc", f"{field}__day": "1"},
         {f"{field}__year": "99999"},
         {f"{field}__year": year, f"{field}__month": "2", f"{field}__day": "30"},
+        *({f"{field}__year": digit, f"{field}__month": digit} for digit in UNICODE_DIGITS),
     ]:
         crawler.get(url, params)
 
@@ -349,6 +374,8 @@ def crawl_autocomplete(crawler: Crawler) -> None:
             for term in SEARCHES:
                 crawler.get(url, {**base, "term": term})
             crawler.get(url, {**base, "term": "a", "page": "abc"})
+            for digit in UNICODE_DIGITS:
+                crawler.get(url, {**base, "term": digit, "page": digit})
 
 
 def crawl(client: Client) -> Crawler:
