@@ -14,7 +14,8 @@ from django.db.models.functions import Greatest
 from bookings.models import CALLED_OFF_STATUSES, BookingStatus
 from bookings.scheduling import local_today
 from stations import tenancy
-from stations.models import Chef
+from stations.admin_base import query_id
+from stations.models import Chef, Role
 
 # Statuses whose balance can still be owed: a hold, a confirmed event, an event that happened.
 OWING_STATUSES = (BookingStatus.PENDING_DEPOSIT, BookingStatus.CONFIRMED, BookingStatus.COMPLETED)
@@ -110,22 +111,26 @@ class WhenFilter(admin.SimpleListFilter):
 
 
 class ChefFilter(admin.SimpleListFilter):
-    """The chefs of the user's stations (their own name only, for a chef)."""
+    """The chefs of the user's stations (at a station where the user is a chef: their own
+    name only, as the list shows them only their own events)."""
 
     title = "chef"
     parameter_name = "chef"
 
     def lookups(self, request, model_admin):
         chefs = tenancy.scope(Chef.objects.select_related("station"), request.user)
+        chef_at = tenancy.station_ids_for(request.user, roles=[Role.CHEF])
+        if chef_at and not tenancy.is_superuser(request.user):
+            chefs = chefs.filter(~Q(station_id__in=chef_at) | Q(user=request.user))
         chefs = list(chefs.order_by("station__name", "name"))
         several = len({c.station_id for c in chefs}) > 1
         return [(c.pk, f"{c.name} ({c.station.name})" if several else c.name) for c in chefs]
 
     def queryset(self, request, queryset):
-        value = self.value()
-        if not value or not str(value).isdigit():
+        chef_id = query_id(self.value())
+        if chef_id is None:
             return queryset
-        return queryset.filter(chef_id=int(value))
+        return queryset.filter(chef_id=chef_id)
 
 
 class OutstandingFilter(admin.SimpleListFilter):
