@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import UsernameField
+from django.utils import timezone
 
 from stations.models import Role, Station, TimeOff
 
@@ -162,6 +163,11 @@ class TimeOffForm(forms.ModelForm):
     )
 
     MAX_DAYS = 366
+    # The days time off may fall on, around the station's local today: enough for a sick day
+    # entered late and for holidays planned ahead, and far from the ends of the calendar
+    # (a whole day ending on 9999-12-31 would need a 10000-01-01 midnight).
+    DAYS_BACK = 365
+    DAYS_AHEAD = 5 * 365
 
     class Meta:
         model = TimeOff
@@ -193,10 +199,20 @@ class TimeOffForm(forms.ModelForm):
             self.add_error("last_day", f"Enter at most {self.MAX_DAYS} days at a time.")
             return cleaned
         tz = ZoneInfo(chef.station.timezone)
+        today = timezone.now().astimezone(tz).date()
+        earliest = today - timedelta(days=self.DAYS_BACK)
+        latest = today + timedelta(days=self.DAYS_AHEAD)
+        outside = False
+        for name, day in (("first_day", first), ("last_day", last)):
+            if not earliest <= day <= latest and name not in self.errors:
+                self.add_error(name, f"Enter a day from {earliest} to {latest} (station time).")
+                outside = True
+        if outside:
+            return cleaned
         if cleaned.get("part_of_day"):
             span = self._part_of_day(cleaned, first, last, tz)
         else:
-            span = (_local(first, time(0), tz), _local(last + timedelta(days=1), time(0), tz))
+            span = (_day_start(first, tz), _day_start(last + timedelta(days=1), tz))
         if span is not None:
             self.instance.starts_at, self.instance.ends_at = span
         return cleaned
@@ -230,11 +246,21 @@ def _local(day: date, at: time, tz: ZoneInfo) -> datetime | None:
     return candidate
 
 
+def _day_start(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant of a local date: its midnight, or, where the clocks jump forward at
+    midnight (America/Havana, Asia/Beirut, America/Santiago), the instant they jump to (01:00
+    local): the day has no midnight, and it begins there."""
+    # A wall time in a gap, read with fold=0, has the offset from before the change: converted
+    # to UTC and back, it is the wall time after the jump. An ambiguous midnight (clocks falling
+    # back at midnight) with fold=0 is its first occurrence, the start of the day too.
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC).astimezone(tz)
+
+
 def time_off_local_fields(time_off: TimeOff) -> dict:
     """The form's fields for stored time off, in its chef's station zone."""
     tz = ZoneInfo(time_off.chef.station.timezone)
     starts, ends = time_off.starts_at.astimezone(tz), time_off.ends_at.astimezone(tz)
-    if starts.time() == time(0) and ends.time() == time(0):
+    if starts == _day_start(starts.date(), tz) and ends == _day_start(ends.date(), tz):
         return {"first_day": starts.date(), "last_day": ends.date() - timedelta(days=1)}
     return {
         "first_day": starts.date(),

@@ -213,3 +213,82 @@ def test_an_agent_sees_the_list_but_may_not_reassign(client, sj_agent, san_jose,
     assert client.post(url, {"booking": booking.pk}).status_code == 403
     booking.refresh_from_db()
     assert booking.chef_id == kenji.pk
+
+
+# --- Days at the ends of the calendar, and a zone whose clocks jump at midnight ----------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"first_day": "9999-12-31"}, "first_day"),  # its end, 10000-01-01, does not exist
+        ({"first_day": "0001-01-01"}, "first_day"),
+        ({"first_day": "9999-12-30", "last_day": "9999-12-31"}, "last_day"),
+        (
+            {
+                "first_day": "9999-12-31",
+                "part_of_day": "on",
+                "start_time": "20:00",
+                "end_time": "23:00",  # 23:00 in Los Angeles is the next day in UTC
+            },
+            "first_day",
+        ),
+    ],
+)
+def test_a_day_at_the_ends_of_the_calendar_is_a_form_error(manager, kenji, extra, field):
+    response = manager.post(reverse(ADD), {**whole_days(kenji, "2027-01-04"), **extra})
+
+    assert response.status_code == 200
+    assert "Enter a day from" in str(response.context["adminform"].form.errors[field])
+    assert not TimeOff.objects.exists()
+
+
+def test_time_off_days_run_from_a_year_ago_to_five_years_ahead(manager, san_jose, kenji):
+    today = local_today(san_jose)
+    for first, last, saved in [
+        (today - timedelta(days=365), today - timedelta(days=365), True),
+        (today + timedelta(days=5 * 365), "", True),
+        (today - timedelta(days=366), today - timedelta(days=366), False),
+        (today + timedelta(days=5 * 365 + 1), "", False),
+    ]:
+        response = manager.post(reverse(ADD), whole_days(kenji, first, last))
+        assert (response.status_code == 302) is saved, (first, response.status_code)
+    assert TimeOff.objects.filter(chef=kenji).count() == 2
+
+
+def test_a_whole_day_where_the_clocks_jump_at_midnight_starts_when_they_jump_to(
+    manager, san_jose, kenji
+):
+    """In Havana the clocks go from 00:00 to 01:00 on 2027-03-14: that day has no midnight,
+    and begins at 01:00 local (05:00 UTC); the next day starts at its midnight, EDT."""
+    havana = ZoneInfo("America/Havana")
+    san_jose.timezone = "America/Havana"
+    san_jose.save(update_fields=["timezone"])
+
+    response = manager.post(reverse(ADD), whole_days(kenji, "2027-03-14"))
+
+    assert response.status_code == 302
+    time_off = TimeOff.objects.get(chef=kenji)
+    assert time_off.starts_at == datetime(2027, 3, 14, 5, 0, tzinfo=UTC)
+    assert time_off.starts_at.astimezone(havana).strftime("%Y-%m-%d %H:%M") == "2027-03-14 01:00"
+    assert time_off.ends_at == datetime(2027, 3, 15, 4, 0, tzinfo=UTC)  # 00:00 CDT
+    assert time_off.ends_at - time_off.starts_at == timedelta(hours=23)
+
+    page = manager.get(reverse("admin:stations_timeoff_change", args=[time_off.pk]))
+    form = page.context["adminform"].form  # shown back as the whole day it was entered as
+    assert str(form["first_day"].value()) == "2027-03-14"
+    assert str(form["last_day"].value()) == "2027-03-14"
+    assert not form["part_of_day"].value()
+
+
+def test_whole_days_ending_on_the_day_the_clocks_jump_at_midnight(manager, san_jose, kenji):
+    """The day before the jump ends when the next day begins: at the jump (05:00 UTC)."""
+    san_jose.timezone = "America/Havana"
+    san_jose.save(update_fields=["timezone"])
+
+    response = manager.post(reverse(ADD), whole_days(kenji, "2027-03-12", "2027-03-13"))
+
+    assert response.status_code == 302
+    time_off = TimeOff.objects.get(chef=kenji)
+    assert time_off.starts_at == datetime(2027, 3, 12, 5, 0, tzinfo=UTC)  # 00:00 CST
+    assert time_off.ends_at == datetime(2027, 3, 14, 5, 0, tzinfo=UTC)  # 01:00 CDT
