@@ -163,11 +163,11 @@ class TimeOffForm(forms.ModelForm):
     )
 
     MAX_DAYS = 366
-    # The days time off may fall on, around the station's local today: enough for a sick day
-    # entered late and for holidays planned ahead, and far from the ends of the calendar
-    # (a whole day ending on 9999-12-31 would need a 10000-01-01 midnight).
-    DAYS_BACK = 365
-    DAYS_AHEAD = 5 * 365
+    # The days time off may fall on, around the station's local today: ten years either way,
+    # and far from the ends of the calendar (a whole day ending on 9999-12-31 would need a
+    # 10000-01-01 midnight).
+    DAYS_BACK = 10 * 365
+    DAYS_AHEAD = 10 * 365
 
     class Meta:
         model = TimeOff
@@ -183,7 +183,7 @@ class TimeOffForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk and not self.is_bound:
+        if self.instance.pk:  # shown, and compared with what is posted (changed_data)
             self.initial.update(time_off_local_fields(self.instance))
 
     def clean(self):
@@ -191,6 +191,9 @@ class TimeOffForm(forms.ModelForm):
         chef, first = cleaned.get("chef"), cleaned.get("first_day")
         if chef is None or first is None:
             return cleaned
+        when = {"chef", "first_day", "last_day", "part_of_day", "start_time", "end_time"}
+        if self.instance.pk and not when & set(self.changed_data):
+            return cleaned  # only the reason changed: the stored instants stay as they are
         last = cleaned.get("last_day") or first
         if last < first:
             self.add_error("last_day", "The last day is before the first day.")

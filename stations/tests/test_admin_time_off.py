@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from bookings.models import BookingEvent
 from bookings.scheduling import local_today
+from stations.forms import TimeOffForm
 from stations.models import Chef, TimeOff
 from testing.factories import TimeOffFactory, make_booking
 
@@ -243,17 +244,37 @@ def test_a_day_at_the_ends_of_the_calendar_is_a_form_error(manager, kenji, extra
     assert not TimeOff.objects.exists()
 
 
-def test_time_off_days_run_from_a_year_ago_to_five_years_ahead(manager, san_jose, kenji):
+def test_time_off_days_run_within_a_window_around_today(manager, san_jose, kenji):
     today = local_today(san_jose)
+    back, ahead = TimeOffForm.DAYS_BACK, TimeOffForm.DAYS_AHEAD
     for first, last, saved in [
-        (today - timedelta(days=365), today - timedelta(days=365), True),
-        (today + timedelta(days=5 * 365), "", True),
-        (today - timedelta(days=366), today - timedelta(days=366), False),
-        (today + timedelta(days=5 * 365 + 1), "", False),
+        (today - timedelta(days=back), today - timedelta(days=back), True),
+        (today + timedelta(days=ahead), "", True),
+        (today - timedelta(days=back + 1), today - timedelta(days=back + 1), False),
+        (today + timedelta(days=ahead + 1), "", False),
     ]:
         response = manager.post(reverse(ADD), whole_days(kenji, first, last))
         assert (response.status_code == 302) is saved, (first, response.status_code)
     assert TimeOff.objects.filter(chef=kenji).count() == 2
+
+
+def test_an_old_time_off_outside_the_window_can_still_have_its_reason_edited(manager, kenji):
+    long_ago = timezone.now() - timedelta(days=TimeOffForm.DAYS_BACK + 30)
+    time_off = TimeOffFactory(
+        chef=kenji, starts_at=long_ago, ends_at=long_ago + timedelta(hours=4), reason="sick"
+    )
+    url = reverse("admin:stations_timeoff_change", args=[time_off.pk])
+    form = manager.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data = {k: ("on" if v is True else v) for k, v in data.items() if v is not False}
+    data["reason"] = "sick (doctor's note)"
+
+    response = manager.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    time_off.refresh_from_db()
+    assert time_off.reason == "sick (doctor's note)"
+    assert time_off.starts_at == long_ago
 
 
 def test_a_whole_day_where_the_clocks_jump_at_midnight_starts_when_they_jump_to(
