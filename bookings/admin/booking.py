@@ -2,6 +2,8 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import BooleanField, Q, Value
+from django.db.models.expressions import ExpressionWrapper
 from django.utils.html import format_html
 
 from bookings import selectors, services
@@ -11,6 +13,7 @@ from bookings.admin.booking_page import (
     BookingEventInline,
     PaymentInline,
     local_event,
+    money_station_ids,
     money_summary,
     quote_table,
     refunds_list,
@@ -29,6 +32,21 @@ from payments import stripe_client
 from stations import tenancy
 from stations.admin_base import StationListFilter, StationScopedAdmin
 from stations.models import Chef
+
+NO_MONEY = "-"  # a money column's cell on a row of a station where the user sees no money
+
+
+class StationMoneyFilter(OutstandingFilter):
+    """The Outstanding filter, acting only on the stations where the user sees money: someone
+    who manages one station and cooks at another never learns who owes what at the second."""
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("outstanding", "settled"):
+            return queryset
+        ids = money_station_ids(request.user)
+        if ids is not None:
+            queryset = queryset.filter(station_id__in=ids)
+        return super().queryset(request, queryset)
 
 
 @admin.register(Booking)
@@ -59,7 +77,7 @@ class BookingAdmin(
         WhenFilter,
         "status",
         ChefFilter,
-        OutstandingFilter,
+        StationMoneyFilter,
         "source",
     ]
     list_select_related = ["station", "customer", "chef"]
@@ -123,7 +141,8 @@ class BookingAdmin(
         ]
 
     def get_list_display(self, request):
-        """No money columns for chefs; no station column for people of one station."""
+        """No money columns for chefs; no station column for people of one station. Someone
+        with money at one station only sees the columns' amounts on its rows (`_sees_money`)."""
         columns = list(self.list_display)
         if not sees_money(request.user, None):
             columns = [c for c in columns if c not in self.MONEY_COLUMNS]
@@ -137,7 +156,7 @@ class BookingAdmin(
     def get_list_filter(self, request):
         if sees_money(request.user, None):
             return self.list_filter
-        return [f for f in self.list_filter if f is not OutstandingFilter]
+        return [f for f in self.list_filter if f is not StationMoneyFilter]
 
     def get_ordering(self, request):
         """Upcoming events soonest first (the list opens there); past ones latest first."""
@@ -154,7 +173,12 @@ class BookingAdmin(
         return [f for fs in self.fieldsets for f in fs[1]["fields"] if f not in editable]
 
     def get_queryset(self, request):
-        return selectors.bookings_for(request.user, super().get_queryset(request))
+        """The user's bookings, each marked `_sees_money`: whether the user's role at that
+        row's station shows money (the list's money columns read it row by row)."""
+        queryset = selectors.bookings_for(request.user, super().get_queryset(request))
+        ids = money_station_ids(request.user)
+        sees = Value(True) if ids is None else Q(station_id__in=ids)
+        return queryset.annotate(_sees_money=ExpressionWrapper(sees, output_field=BooleanField()))
 
     def has_add_permission(self, request):
         return False  # bookings are taken through the booking flow (site or staff API)
@@ -239,17 +263,25 @@ class BookingAdmin(
     def guests_display(self, booking):
         return booking.adults + booking.children
 
+    @staticmethod
+    def _row_money(booking, cents: int) -> str:
+        """An amount on a list row, or "-" on a row of a station where the user sees no money
+        (a row not read through `get_queryset` shows none either)."""
+        if not getattr(booking, "_sees_money", False):
+            return NO_MONEY
+        return format_money(cents, booking.currency)
+
     @admin.display(description="total", ordering="total_cents")
     def total_display(self, booking):
-        return format_money(booking.total_cents, booking.currency)
+        return self._row_money(booking, booking.total_cents)
 
     @admin.display(description="paid")
     def paid_display(self, booking):
-        return format_money(booking.net_paid_cents, booking.currency)
+        return self._row_money(booking, booking.net_paid_cents)
 
     @admin.display(description="balance")
     def balance_display(self, booking):
-        return format_money(booking.balance_due_cents, booking.currency)
+        return self._row_money(booking, booking.balance_due_cents)
 
     def _run(self, request, queryset, operation, done: str):
         ok, failed = 0, []

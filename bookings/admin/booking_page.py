@@ -5,7 +5,9 @@ Nothing here writes. Money is shown only to the staff roles (owner, manager, age
 booking's station: a chef sees the event, never what it costs (`sees_money`).
 """
 
+import re
 from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
@@ -14,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from bookings.models import Booking, BookingEvent, BookingStatus
+from bookings.scheduling import station_tz
 from config.money import format_money
 from payments.models import Payment, PaymentMethod, Refund
 from stations import tenancy
@@ -27,6 +30,14 @@ def sees_money(user, booking: Booking | None) -> bool:
     if booking is None:
         return tenancy.has_any_role(user, tenancy.STAFF_WRITE_ROLES)
     return tenancy.has_role(user, booking.station_id, tenancy.STAFF_WRITE_ROLES)
+
+
+def money_station_ids(user) -> list[int] | None:
+    """The stations where the user sees money (None: every station, for a superuser). A list
+    mixes stations: money is shown row by row, never because the user is staff elsewhere."""
+    if tenancy.is_superuser(user):
+        return None
+    return tenancy.station_ids_for(user, roles=tenancy.STAFF_WRITE_ROLES)
 
 
 def local_event(day: date | None, at: time | None) -> str:
@@ -210,6 +221,40 @@ class PaymentInline(StationScopedInline):
 
 # --- History ----------------------------------------------------------------------------------
 
+# An amount as the services write it in a line's reason: "$1,234.50", "-$5.00", "CA$12.00",
+# "12.50 USD", "1,234.50" (format_money, or a bare `f"{cents / 100:,.2f}"`).
+AMOUNT = re.compile(
+    r"-?(?:CA\$|A\$|[$€£])\s?\d[\d,]*(?:\.\d+)?"
+    r"|(?<![\w.])-?\d[\d,]*\.\d{2}(?![\d])(?:\s?[A-Z]{3}\b)?"
+)
+# Data keys that are about money or Stripe (not the event): left out for whoever may not see
+# money at the booking's station. Any `*_cents` key too.
+MONEY_KEYS = frozenset(
+    {"payment", "payment_intent", "event", "type", "dispute", "method", "taken_by", "received_at"}
+)
+# A value the services store as an ISO date and time ("2026-12-02T02:12:00+00:00").
+ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def without_amounts(text: str) -> str:
+    """A reason with its amounts taken out ("$123.45 taken by Bob" → "an amount taken by
+    Bob"), for someone who may not see money."""
+    return AMOUNT.sub("an amount", text or "")
+
+
+def _value(value, zone: ZoneInfo | None) -> str:
+    """A data value as people read it: a date and time in the station's zone ("Dec. 1, 2026,
+    6:12 p.m. PST"), never the UTC ISO string it is stored as."""
+    if isinstance(value, str) and ISO_DATETIME.match(value):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if moment.tzinfo is not None and zone is not None:
+            return date_format(moment.astimezone(zone), "N j, Y, P T")
+    return str(value)
+
+
 CHEF_KEYS = ("chef", "from_chef", "to_chef")
 RULES = {
     "full_refund": "full refund",
@@ -240,24 +285,35 @@ def _when(moment: dict) -> str:
     return local_event(day, at)
 
 
-def _policy(terms: dict, currency: str) -> str:
+def _policy(terms: dict, currency: str, *, money: bool = True) -> str:
     rule = RULES.get(terms.get("rule"), terms.get("rule", "?"))
     parts = [rule]
-    if "refund_cents" in terms:
+    if money and "refund_cents" in terms:
         parts.append(f"refund {_money(terms['refund_cents'], currency)}")
-    if terms.get("forfeit_cents"):
+    if money and terms.get("forfeit_cents"):
         parts.append(f"kept {_money(terms['forfeit_cents'], currency)}")
-    if terms.get("fee_cents"):
+    if money and terms.get("fee_cents"):
         parts.append(f"fee {_money(terms['fee_cents'], currency)}")
     if "hours_before" in terms:
         parts.append(f"{terms['hours_before']} h before the event")
     return "policy: " + ", ".join(parts)
 
 
-def history_text(data: dict, *, currency: str, chefs: dict[int, str]) -> str:
+def history_text(
+    data: dict,
+    *,
+    currency: str,
+    chefs: dict[int, str],
+    money: bool = True,
+    zone: ZoneInfo | None = None,
+) -> str:
     """A history line's data in words, one part per key the services write; any other key as
-    "key: value"."""
+    "key: value", a date and time in the station's `zone`. Without `money` (a chef), no amount
+    and nothing about payments or Stripe: the rest of the line (status, chef, move, allergies)
+    stays."""
     data = dict(data or {})
+    if not money:
+        data = {k: v for k, v in data.items() if k not in MONEY_KEYS and not k.endswith("_cents")}
     parts = []
 
     def chef(value) -> str:
@@ -271,7 +327,7 @@ def history_text(data: dict, *, currency: str, chefs: dict[int, str]) -> str:
     if "from" in data or "to" in data:
         parts.append(f"moved: {_when(data.pop('from', {}))} → {_when(data.pop('to', {}))}")
     if isinstance(data.get("policy"), dict):
-        parts.append(_policy(data.pop("policy"), currency))
+        parts.append(_policy(data.pop("policy"), currency, money=money))
     if isinstance(data.get("before"), dict):
         before = data.pop("before")
         parts.append("contact before: " + ", ".join(f"{k} {v or '-'}" for k, v in before.items()))
@@ -289,26 +345,32 @@ def history_text(data: dict, *, currency: str, chefs: dict[int, str]) -> str:
             label = key.removesuffix("_cents").replace("_", " ")
             parts.append(f"{label}: {_money(value, currency)}")
         else:
-            parts.append(f"{key.replace('_', ' ')}: {value}")
-    return " · ".join(parts) if parts else "-"
+            parts.append(f"{key.replace('_', ' ')}: {_value(value, zone)}")
+    text = " · ".join(parts) if parts else "-"
+    return text if money else without_amounts(text)
 
 
 class BookingEventInline(StationScopedInline):
     """The booking's history, in its station's time, with names instead of ids. The chefs
-    named are loaded once per page (an inline instance lives for one request)."""
+    named are loaded once per page (an inline instance lives for one request). Someone who may
+    not see money at the booking's station (a chef) reads the lines without any amount."""
 
     model = BookingEvent
-    fields = ["created_at", "by", "change", "reason", "details"]
+    fields = ["created_at", "by", "change", "why", "details"]
     readonly_fields = fields
     can_delete = False
     verbose_name_plural = "Status history"
 
     _chefs: dict[int, str] | None = None
     _currency = "USD"
+    _money = False  # until the page's booking and user say otherwise
+    _zone: ZoneInfo | None = None
 
     def get_formset(self, request, obj=None, **kwargs):
         if obj is not None:
             self._currency = obj.currency
+            self._money = sees_money(request.user, obj)
+            self._zone = station_tz(obj.station)
             self._chefs = chef_names(BookingEvent.objects.filter(booking=obj).only("data"))
         return super().get_formset(request, obj, **kwargs)
 
@@ -335,8 +397,19 @@ class BookingEventInline(StationScopedInline):
     def by(self, event: BookingEvent):
         return event.actor_label
 
+    @admin.display(description="reason")
+    def why(self, event: BookingEvent):
+        reason = event.reason or "-"
+        return reason if self._money else without_amounts(reason)
+
     @admin.display(description="details")
     def details(self, event: BookingEvent):
         if self._chefs is None:  # not shown through get_formset (cannot happen on the page)
             self._chefs = chef_names([event])
-        return history_text(event.data, currency=self._currency, chefs=self._chefs)
+        return history_text(
+            event.data,
+            currency=self._currency,
+            chefs=self._chefs,
+            money=self._money,
+            zone=self._zone,
+        )
