@@ -1,6 +1,10 @@
 """Getting paid for a booking from its page in the back office (views of BookingAdmin):
-"Send deposit link" e-mails the customer their booking link (bookings.services), and "Record
-a payment taken outside Stripe" counts cash, a check or a card terminal (payments.outside).
+"Send deposit link" e-mails the customer their booking link (bookings.services), "Record
+a payment taken outside Stripe" counts cash, a check or a card terminal, and "Record a refund
+given by hand" counts such money given back (payments.outside).
+
+Each form carries a one-time key made when it is shown, and the service it calls acts once per
+key: a double click or a reload of the answer does not send a link, or record money, twice.
 
 Who: anyone who takes bookings (owner, manager, agent) may send the link; only owners and
 managers record money taken outside Stripe, since nothing but their word stands behind it
@@ -20,8 +24,15 @@ from bookings import services
 from bookings.models import NO_PAYMENT_STATUSES, Booking
 from config.exceptions import ApiError
 from config.money import MoneyField, format_money
+from payments import selectors
 from payments.models import OUTSIDE_METHODS, PaymentMethod
-from payments.outside import payment_record_outside
+from payments.outside import (
+    outside_payment_of_key,
+    outside_refund_of_key,
+    outside_refundable,
+    payment_record_outside,
+    payment_refund_outside,
+)
 from stations import tenancy
 from stations.models import Chef, Membership, Role
 
@@ -44,7 +55,39 @@ def taken_by_choices(booking: Booking, user) -> list[tuple[str, str]]:
     return [(name, name) for name in unique]
 
 
-class OutsidePaymentForm(forms.Form):
+def one_time_key() -> str:
+    return secrets.token_hex(16)
+
+
+def is_one_time_key(value) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 64 and value.isascii() and value.isalnum()
+
+
+class OneTimeKeyForm(forms.Form):
+    """A form whose service acts once per showing of the form: its hidden key, made when the
+    form is shown, goes to the service as the request's key. A form sent without a valid key
+    (shown before this existed, tampered with) is refused once and shown again with a new one."""
+
+    key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["key"].initial = one_time_key()
+        self.key_was_stale = self.is_bound and not is_one_time_key(self.data.get("key"))
+        if self.key_was_stale:
+            self.data = self.data.copy()
+            self.data["key"] = one_time_key()
+
+    def clean(self):
+        data = super().clean()
+        if self.key_was_stale:
+            raise forms.ValidationError(
+                "This form had expired: check it and send it again.", code="stale_key"
+            )
+        return data
+
+
+class OutsidePaymentForm(OneTimeKeyForm):
     amount_cents = MoneyField(label="Amount", min_cents=1, help_text="In dollars, e.g. 100.00")
     method = forms.ChoiceField(
         choices=[(m.value, m.label) for m in PaymentMethod if m in OUTSIDE_METHODS],
@@ -81,6 +124,32 @@ class OutsidePaymentForm(forms.Form):
         return amount
 
 
+class RefundByHandForm(OneTimeKeyForm):
+    payment = forms.TypedChoiceField(label="Payment", coerce=int, widget=forms.RadioSelect)
+    amount_cents = MoneyField(label="Amount given back", min_cents=1, help_text="In dollars.")
+    note = forms.CharField(
+        max_length=300,
+        label="How",
+        help_text="e.g. cash returned by Chef Kenji after the cancellation",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+    def __init__(self, *args, payments, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.payments = {p.pk: p for p in payments}
+        self.fields["payment"].choices = [
+            (
+                p.pk,
+                f"{p.get_method_display()} {format_money(p.amount_cents, p.currency)}, "
+                f"taken by {p.taken_by or 'staff'}: "
+                f"{format_money(selectors.refundable_now(p), p.currency)} can be given back",
+            )
+            for p in payments
+        ]
+        if len(payments) == 1:
+            self.fields["payment"].initial = payments[0].pk
+
+
 class BookingPaymentToolsMixin:
     """The booking page's payment buttons (payment_tools) and the views they open."""
 
@@ -96,6 +165,11 @@ class BookingPaymentToolsMixin:
                 "<path:object_id>/record-payment/",
                 wrap(self.record_payment_view),
                 name="bookings_booking_record_payment",
+            ),
+            path(
+                "<path:object_id>/refund-by-hand/",
+                wrap(self.refund_by_hand_view),
+                name="bookings_booking_refund_by_hand",
             ),
             *super().get_urls(),
         ]
@@ -121,6 +195,15 @@ class BookingPaymentToolsMixin:
                     "label": "Record a payment taken outside Stripe",
                     "url": reverse("admin:bookings_booking_record_payment", args=[booking.pk]),
                     "help": "Cash, check or a card terminal: counted like any other payment.",
+                }
+            )
+        if tenancy.has_role(user, station_id, RECORD_PAYMENT_ROLES) and outside_refundable(booking):
+            tools.append(
+                {
+                    "label": "Record a refund given by hand",
+                    "url": reverse("admin:bookings_booking_refund_by_hand", args=[booking.pk]),
+                    "help": "Money taken outside Stripe and given back (cash, a check): "
+                    "the booking stops showing it as held.",
                 }
             )
         return tools
@@ -187,6 +270,13 @@ class BookingPaymentToolsMixin:
 
     def record_payment_view(self, request, object_id):
         booking = self._booking_for(request, object_id, RECORD_PAYMENT_ROLES)
+        booking_url = reverse("admin:bookings_booking_change", args=[booking.pk])
+        key = request.POST.get("key", "")
+        if request.method == "POST" and is_one_time_key(key):  # before the form: the balance
+            first = outside_payment_of_key(booking=booking, request_key=key)  # it checks moved
+            if first is not None:
+                messages.info(request, _already_recorded(first))
+                return redirect(booking_url)
         form = OutsidePaymentForm(request.POST or None, booking=booking, user=request.user)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
@@ -199,10 +289,10 @@ class BookingPaymentToolsMixin:
                     received_at=data["received_at"],
                     note=data["note"],
                     actor=services.Actor.of(request.user),
+                    request_key=data["key"],
                 )
             except ApiError as exc:
-                field = next(iter(exc.fields or {}), None)
-                form.add_error(field if field in form.fields else None, str(exc.detail))
+                _add_service_error(form, exc)
             else:
                 booking.refresh_from_db()
                 messages.success(
@@ -212,7 +302,7 @@ class BookingPaymentToolsMixin:
                     f"{format_money(booking.balance_due_cents, booking.currency)}; the booking "
                     f"is {booking.get_status_display().lower()}.",
                 )
-                return redirect(reverse("admin:bookings_booking_change", args=[booking.pk]))
+                return redirect(booking_url)
         return self._page(
             request,
             booking,
@@ -224,3 +314,63 @@ class BookingPaymentToolsMixin:
             total=format_money(booking.total_cents, booking.currency),
             closed=booking.status in NO_PAYMENT_STATUSES,
         )
+
+    def refund_by_hand_view(self, request, object_id):
+        booking = self._booking_for(request, object_id, RECORD_PAYMENT_ROLES)
+        booking_url = reverse("admin:bookings_booking_change", args=[booking.pk])
+        key = request.POST.get("key", "")
+        if request.method == "POST" and is_one_time_key(key):  # before the form: its payment
+            first = outside_refund_of_key(booking=booking, request_key=key)  # may be refunded
+            if first is not None:
+                amount = format_money(first.amount_cents, booking.currency)
+                messages.info(
+                    request,
+                    f"{amount} given back by hand was already recorded from this form; "
+                    "nothing recorded again.",
+                )
+                return redirect(booking_url)
+        payments = outside_refundable(booking)
+        form = RefundByHandForm(request.POST or None, payments=payments)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                refund = payment_refund_outside(
+                    payment=form.payments[data["payment"]],
+                    amount_cents=data["amount_cents"],
+                    note=data["note"],
+                    actor=services.Actor.of(request.user),
+                    request_key=data["key"],
+                )
+            except ApiError as exc:
+                _add_service_error(form, exc)
+            else:
+                booking.refresh_from_db()
+                amount = format_money(refund.amount_cents, booking.currency)
+                messages.success(
+                    request,
+                    f"{amount} given back by hand recorded. The booking now holds "
+                    f"{format_money(max(0, booking.net_paid_cents), booking.currency)}.",
+                )
+                return redirect(booking_url)
+        return self._page(
+            request,
+            booking,
+            "admin/bookings/booking/phone_refund_by_hand.html",
+            title=f"Record a refund given by hand for {booking.reference}",
+            form=form,
+            held=format_money(max(0, booking.net_paid_cents), booking.currency),
+            total=format_money(booking.total_cents, booking.currency),
+        )
+
+
+def _already_recorded(payment) -> str:
+    return (
+        f"{format_money(payment.amount_cents, payment.currency)} "
+        f"({payment.get_method_display().lower()}) was already recorded from this form; "
+        "nothing recorded again."
+    )
+
+
+def _add_service_error(form: forms.Form, exc: ApiError) -> None:
+    field = next(iter(exc.fields or {}), None)
+    form.add_error(field if field in form.fields else None, str(exc.detail))

@@ -1,8 +1,14 @@
 """Taking a booking by phone in the back office: one page (a view of BookingAdmin) where staff
 pick the station, date, party and ZIP, then a free start time from the availability service,
 add-ons, with a live quote from the quote engine, find or enter the customer, and create the
-booking through the same service the staff API uses (source "staff", the staff hold)."""
+booking through the same service the staff API uses (source "staff", the staff hold).
 
+The form carries a one-time key made when it is shown; the booking is created under a claim
+derived from it and the user (as the API does under an Idempotency-Key), so the same form sent
+twice (a double click, a reload of the answer) finds the first booking instead of making a
+second. The JSON reads refuse control characters (a NUL the database cannot store) with 400."""
+
+import unicodedata
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -13,9 +19,11 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import formats
+from django.utils.crypto import salted_hmac
 
 from bookings import scheduling, services
-from bookings.models import AddOn, AddOnPricing, BookingSource, Customer
+from bookings.admin.payment_tools import OneTimeKeyForm, is_one_time_key
+from bookings.models import AddOn, AddOnPricing, Booking, BookingSource, Customer
 from bookings.pricing import MINIMUM_SPEND, quote
 from config.exceptions import ApiError
 from config.money import format_money
@@ -59,7 +67,7 @@ def customer_matches(station: Station, *, phone: str, email: str) -> list[Custom
     )
 
 
-class PhoneBookingForm(forms.Form):
+class PhoneBookingForm(OneTimeKeyForm):
     station = forms.ModelChoiceField(
         queryset=Station.objects.none(),
         empty_label=None,
@@ -194,6 +202,32 @@ class PhoneBookingForm(forms.Form):
             self.add_error(None, str(exc.detail))
 
 
+def _has_control_chars(query) -> bool:
+    """Any value with a control character (a NUL, which PostgreSQL text cannot hold; a line
+    break): nothing typed into these fields has one."""
+    return any(
+        unicodedata.category(ch) == "Cc"
+        for values in query.lists()
+        for value in values[1]
+        for ch in value
+    )
+
+
+def _bad_query() -> JsonResponse:
+    return JsonResponse({"error": "The query holds a control character."}, status=400)
+
+
+def request_claim(user, key: str) -> tuple[str, str]:
+    """The claim a phone booking is created under (bookings.services.booking_create's
+    request_ref) and the manage token it gets, both from the user and the form's one-time key
+    (HMACs under SECRET_KEY, as config.idempotency derives the API's): the same form sent again
+    finds the booking the first sending created."""
+    message = f"{user.pk}\x00{key}"
+    ref = salted_hmac("bookings.admin.phone.ref", message, algorithm="sha256").hexdigest()
+    token = salted_hmac("bookings.admin.phone.token", message, algorithm="sha256").hexdigest()
+    return ref, token
+
+
 def _int(value, default=0) -> int:
     try:
         return int(value)
@@ -266,6 +300,17 @@ class PhoneBookingMixin:
 
     def phone_booking_view(self, request):
         stations = self._phone_stations(request)
+        key = request.POST.get("key", "")
+        if request.method == "POST" and is_one_time_key(key):  # before the form, which would
+            request_ref, _token = request_claim(request.user, key)  # find the customer it made
+            first = Booking.objects.filter(request_ref=request_ref).first()
+            if first is not None:
+                messages.info(
+                    request,
+                    f"Booking {first.reference} was already created from this form; nothing "
+                    "created again.",
+                )
+                return redirect(reverse("admin:bookings_booking_change", args=[first.pk]))
         form = PhoneBookingForm(request.POST or None, stations=stations)
         if request.method == "POST" and form.is_valid():
             booking = self._create_phone_booking(request, form)
@@ -288,6 +333,7 @@ class PhoneBookingMixin:
 
     def _create_phone_booking(self, request, form: PhoneBookingForm):
         data = form.cleaned_data
+        request_ref, manage_token = request_claim(request.user, data["key"])
         try:
             booking, _token, _payment = payment_intents.booking_create_with_deposit(
                 station=data["station"],
@@ -302,6 +348,8 @@ class PhoneBookingMixin:
                 allergies=data["allergies"],
                 source=BookingSource.STAFF,
                 actor=services.Actor.of(request.user),
+                request_ref=request_ref,
+                manage_token=manage_token,
             )
         except ApiError as exc:  # the slot went meanwhile, a rule refused: nothing created
             form.add_service_error(exc)
@@ -327,8 +375,10 @@ class PhoneBookingMixin:
 
     def phone_preview_view(self, request):
         """Free start times for the date and party, and the quote, as JSON."""
-        station = self._phone_station(request)
         get = request.GET
+        if _has_control_chars(get):
+            return _bad_query()
+        station = self._phone_station(request)
         adults, children = _int(get.get("adults"), 0), _int(get.get("children"), 0)
         answer = {"slots": [], "slots_error": "", "quote": None, "quote_error": ""}
         try:
@@ -339,18 +389,20 @@ class PhoneBookingMixin:
         guests = adults + children
         if adults < 1 or children < 0:
             answer["slots_error"] = answer["quote_error"] = "At least one adult."
-        elif guests > station.max_guests:
-            answer["slots_error"] = f"Parties of 1 to {station.max_guests} guests."
-        else:
-            slots = scheduling.availability(station=station, start=day, end=day, guests=guests)
-            answer["slots"] = [
-                {"start": f"{s.start:%H:%M}", "end": f"{s.end:%H:%M}", "chefs": s.chefs_available}
-                for s in slots
-            ]
-            if not slots:
-                answer["slots_error"] = "No free start time that day (notice, horizon or chefs)."
-        if adults >= 1 and children >= 0:
-            answer.update(self._quote(station, day, adults, children, get))
+            return JsonResponse(answer)
+        if guests > station.max_guests:  # no quote either: the party cannot be booked
+            answer["slots_error"] = answer["quote_error"] = (
+                f"Parties of 1 to {station.max_guests} guests."
+            )
+            return JsonResponse(answer)
+        slots = scheduling.availability(station=station, start=day, end=day, guests=guests)
+        answer["slots"] = [
+            {"start": f"{s.start:%H:%M}", "end": f"{s.end:%H:%M}", "chefs": s.chefs_available}
+            for s in slots
+        ]
+        if not slots:
+            answer["slots_error"] = "No free start time that day (notice, horizon or chefs)."
+        answer.update(self._quote(station, day, adults, children, get))
         return JsonResponse(answer)
 
     def _quote(self, station, day, adults, children, get) -> dict:
@@ -372,6 +424,8 @@ class PhoneBookingMixin:
 
     def phone_customers_view(self, request):
         """The station's customers matching a phone or e-mail, with their past bookings."""
+        if _has_control_chars(request.GET):
+            return _bad_query()
         station = self._phone_station(request)
         phone = _phone_or_blank(request.GET.get("phone", ""))
         email = (request.GET.get("email") or "").strip().lower()

@@ -2,6 +2,7 @@
 "Send deposit link" tool (bookings/admin/payment_tools.py, bookings.services)."""
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -45,6 +46,7 @@ def _form(station, **overrides):
         "city": "San Jose",
         "state": "ca",
         "notes": "Gate code 4411",
+        "key": uuid.uuid4().hex,
         **overrides,
     }
 

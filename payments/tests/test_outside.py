@@ -2,6 +2,7 @@
 pending booking at its deposit, refused when it makes no sense, and never refunded by Stripe;
 and the admin form that records it (roles, dollars, scoping)."""
 
+import uuid
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,7 @@ def _record(booking, user, amount, **overrides):
         "received_at": timezone.now(),
         "note": "deposit in cash at the door",
         "actor": services.Actor.of(user),
+        "request_key": uuid.uuid4().hex,
     }
     return payment_record_outside(**{**fields, **overrides})
 
@@ -151,6 +153,7 @@ def _form(**overrides):
         "taken_by": "Chef Kenji Tanaka",
         "received_at": local,
         "note": "deposit at the tasting",
+        "key": uuid.uuid4().hex,
         **overrides,
     }
 
