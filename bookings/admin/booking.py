@@ -23,7 +23,7 @@ from bookings.admin.calendar_view import CalendarMixin
 from bookings.admin.forms import BookingAdminForm
 from bookings.admin.payment_tools import BookingPaymentToolsMixin
 from bookings.admin.phone import PhoneBookingMixin
-from bookings.models import Booking, BookingStatus
+from bookings.models import AddOn, Booking, BookingStatus
 from config.exceptions import ApiError
 from config.money import format_money
 from payments import intents as payment_intents
@@ -114,7 +114,7 @@ class BookingAdmin(
                     "submitted_contact_display",
                     "adults",
                     "children",
-                    "addon_codes",
+                    "addons_display",
                     "allergies",
                     "notes",
                 ]
@@ -258,6 +258,20 @@ class BookingAdmin(
             '<span style="white-space:nowrap">{}</span>',
             local_event(booking.event_date, booking.start_time),
         )
+
+    @admin.display(description="add-ons")
+    def addons_display(self, booking):
+        """The add-ons by their names, in the order booked (a code no longer on the price list
+        is shown as it was booked)."""
+        codes = list(booking.addon_codes or [])
+        if not codes:
+            return "-"
+        labels = dict(
+            AddOn.objects.filter(station_id=booking.station_id, code__in=codes).values_list(
+                "code", "label"
+            )
+        )
+        return ", ".join(labels.get(code, code) for code in codes)
 
     @admin.display(description="guests")
     def guests_display(self, booking):

@@ -229,10 +229,11 @@ def request_claim(user, key: str) -> tuple[str, str]:
 
 
 def _int(value, default=0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
+    """A count from the query string: ASCII digits only (int() also reads Arabic-Indic ones)."""
+    text = str(value or "").strip()
+    if not (text.isascii() and text.isdigit()):
         return default
+    return int(text)
 
 
 def quote_json(q) -> dict:
@@ -407,7 +408,7 @@ class PhoneBookingMixin:
 
     def _quote(self, station, day, adults, children, get) -> dict:
         zip_code = (get.get("zip") or "").strip()
-        if not (len(zip_code) == 5 and zip_code.isdigit()):
+        if not (len(zip_code) == 5 and zip_code.isascii() and zip_code.isdigit()):
             return {"quote_error": "Enter the 5-digit ZIP for the quote."}
         try:
             q = quote(

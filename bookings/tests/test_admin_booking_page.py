@@ -588,3 +588,10 @@ def test_customer_page_lists_bookings_and_payments(client, paid_booking, sj_mana
     assert "Deposit" in html
     assert "PST" in html  # the payment's time, in the station's zone
     assert as_user(client, sac_manager).get(url).status_code == 302  # another station's
+
+
+def test_the_page_names_the_add_ons(client, san_jose, sj_manager):
+    booking = make_booking(san_jose, days=12, addon_codes=["gyoza", "edamame"])
+    html = as_user(client, sj_manager).get(page_url(booking)).content.decode()
+    assert "Gyoza (12 pieces), Edamame (per person)" in html
+    assert '["gyoza", "edamame"]' not in html

@@ -176,3 +176,13 @@ def test_a_form_without_its_key_books_nothing_and_keeps_what_was_typed(client, s
     assert _shown_key(answer)
     assert "12 Oak St" in page
     assert not Booking.objects.exists()
+
+
+def test_non_ascii_digits_are_not_read_as_numbers(client, san_jose, sj_agent):
+    """int() reads "١٢" (Arabic-Indic digits) as 12 and str.isdigit() accepts them: the page
+    takes ASCII digits only, so such a party or ZIP is simply not given."""
+    client.force_login(sj_agent)
+    data = client.get(PREVIEW, _preview(san_jose, adults="١٢")).json()
+    assert data["quote"] is None
+    zip_data = client.get(PREVIEW, _preview(san_jose, zip="٩٥١١٢")).json()
+    assert zip_data["quote_error"] == "Enter the 5-digit ZIP for the quote."
