@@ -53,6 +53,7 @@ def moneyed_history(clock, san_jose, sj_manager):  # noqa: F811
         received_at=RECEIVED,
         note="deposit in cash at the door",
         actor=services.Actor.of(sj_manager),
+        request_key="test-cash-deposit",
     )
     booking.refresh_from_db()
     services.booking_note(
