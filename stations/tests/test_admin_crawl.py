@@ -20,6 +20,7 @@ Seeded: bookings at both stations (pending, confirmed and paid, part refunded, c
 their payments, refunds, notifications, Stripe ledger rows, time off, invitations, tokens.
 """
 
+import os
 import re
 from contextlib import contextmanager
 from datetime import timedelta
@@ -60,6 +61,11 @@ ROLES = [
     "sac_agent",
     "sac_chef",
 ]
+# On a moved clock (CI's TEST_CLOCK runs, ten of them) the walk is the widest reader of each
+# kind, the owner of both stations and a chef: the other roles see subsets of the same pages,
+# and walking all eight takes minutes per run. `make test` (the real clock) walks all eight.
+CLOCK_ROLES = ["owner", "sj_chef"]
+CRAWL_ROLES = CLOCK_ROLES if os.environ.get("TEST_CLOCK", "").strip() else ROLES
 # The models the walk must find in the registry (a broken derivation would otherwise pass by
 # crawling nothing).
 CORE_MODELS = {
@@ -414,7 +420,7 @@ def test_the_crawl_derives_the_admin_it_walks():
     }
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", CRAWL_ROLES)
 def test_no_admin_page_answers_500(role, request, crawl_world, monkeypatch):
     # The sidebar repeats the index's app list on every page (the index itself is crawled):
     # left out, the crawl takes a third less time.
