@@ -11,6 +11,7 @@ managers record money taken outside Stripe, since nothing but their word stands 
 (no provider's record), the same people who answer for refunds."""
 
 import secrets
+from datetime import UTC
 
 from django import forms
 from django.contrib import messages
@@ -19,6 +20,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from bookings import services
 from bookings.models import NO_PAYMENT_STATUSES, Booking
@@ -63,6 +65,27 @@ def is_one_time_key(value) -> bool:
     return isinstance(value, str) and 0 < len(value) <= 64 and value.isascii() and value.isalnum()
 
 
+class StationTimeField(forms.DateTimeField):
+    """A wall-clock time in the station's zone (the admin's current one). In the hour that
+    repeats when the clocks fall back it is read as the first of the two (the form's own
+    default, "now", can fall there); a time the clocks skip is refused."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except forms.ValidationError as exc:
+            if exc.code != "ambiguous_timezone":
+                raise
+            naive = parse_datetime(str(value).strip())
+            if naive is None or naive.tzinfo is not None:
+                raise
+            zone = timezone.get_current_timezone()
+            aware = naive.replace(tzinfo=zone)  # fold=0: the first occurrence
+            if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
+                raise  # skipped by the clocks: no such time
+            return aware
+
+
 class OneTimeKeyForm(forms.Form):
     """A form whose service acts once per showing of the form: its hidden key, made when the
     form is shown, goes to the service as the request's key. A form sent without a valid key
@@ -95,7 +118,7 @@ class OutsidePaymentForm(OneTimeKeyForm):
         initial=PaymentMethod.CASH,
     )
     taken_by = forms.ChoiceField(label="Taken by")
-    received_at = forms.DateTimeField(
+    received_at = StationTimeField(
         label="Received",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="Station time.",

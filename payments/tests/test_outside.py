@@ -235,3 +235,22 @@ def test_cash_deposit_tells_the_customer_their_booking_is_confirmed(
     assert booking.status == BookingStatus.CONFIRMED
     assert [m.to for m in mail.outbox] == [[booking.customer.email]]
     assert "confirmed" in mail.outbox[0].body
+
+
+def test_a_time_in_the_repeated_hour_is_its_first_occurrence_and_a_skipped_one_refused(
+    client, san_jose, sj_manager
+):
+    """2026-11-01 01:30 happens twice in Los Angeles (clocks fall back at 02:00 PDT): it is read
+    as the first, 08:30 UTC; 2027-03-14 02:30 never happens there and is refused."""
+    booking = make_booking(san_jose)
+    client.force_login(sj_manager)
+
+    client.post(_url(booking), _form(received_at="2026-11-01T01:30"))
+    assert Payment.objects.get(booking=booking).received_at.isoformat() == (
+        "2026-11-01T08:30:00+00:00"
+    )
+
+    other = make_booking(san_jose, days=11)
+    answer = client.post(_url(other), _form(received_at="2026-03-08T02:30"))
+    assert answer.status_code == 200
+    assert not Payment.objects.filter(booking=other).exists()
