@@ -24,7 +24,7 @@ from datetime import timedelta
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
-from django.forms import ModelChoiceField, MultiWidget
+from django.forms import ModelChoiceField
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
@@ -36,6 +36,7 @@ from stations import services as station_services
 from stations import tenancy
 from stations.api import StationScopedViewSet
 from stations.models import Chef, Role
+from testing.admin import form_data
 from testing.factories import (
     MembershipFactory,
     PaymentFactory,
@@ -410,28 +411,6 @@ def test_the_matrix_found_the_admins_and_endpoints_it_knows_of():
 # --- The admin ------------------------------------------------------------------------------------
 
 
-def _form_data(response) -> dict:
-    """The POST a browser sends back for a change form as rendered (inlines included)."""
-    forms = [response.context["adminform"].form]
-    for inline in response.context["inline_admin_formsets"]:
-        forms += [inline.formset.management_form, *inline.formset.forms]
-    data = {}
-    for form in forms:
-        for field in form:
-            value = field.value()
-            if value is None or value is False:
-                continue
-            widget = field.field.widget
-            if isinstance(widget, MultiWidget):
-                parts = widget.decompress(value) if not isinstance(value, list) else value
-                for suffix, part in zip(widget.widgets_names, parts, strict=False):
-                    if part is not None:
-                        data[field.html_name + suffix] = part
-                continue
-            data[field.html_name] = "on" if value is True else value
-    return data
-
-
 def _choice_stations(response) -> set:
     """The stations of every row offered by a station-owned choice field of the page's form."""
     context = response.context
@@ -547,7 +526,7 @@ def test_admin_access_matrix(label, world_objects, personas, monkeypatch):
                     offered <= persona.offered_stations(rule("change"), world),
                     f"change form offers stations {offered}",
                 )
-                saved = client.post(url("change", own), _form_data(page))
+                saved = client.post(url("change", own), form_data(page))
                 check(
                     saved.status_code == 302 and saved["Location"].startswith(changelist),
                     f"saves own ({saved.status_code}: "

@@ -5,7 +5,6 @@ nothing."""
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.forms import MultiWidget
 from django.test import Client
 from django.urls import reverse
 
@@ -13,6 +12,7 @@ from bookings.models import Customer
 from conftest import PASSWORD
 from stations.models import Chef, Station
 from stations.validators import PhoneFormField, normalize_phone
+from testing.admin import form_data
 from testing.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,28 +20,6 @@ pytestmark = pytest.mark.django_db
 TYPED = ["408 555 0190", "(408) 555-0190", "+1 408-555-0190", " 408.555.0190 "]
 GARBAGE = ["hello", "123"]
 API_ERROR = "Enter a valid phone number."
-
-
-def form_data(response) -> dict:
-    """The POST a browser sends back for the change form as rendered (inlines included)."""
-    forms = [response.context["adminform"].form]
-    for inline in response.context["inline_admin_formsets"]:
-        forms += [inline.formset.management_form, *inline.formset.forms]
-    data = {}
-    for form in forms:
-        for field in form:
-            value = field.value()
-            if value is None or value is False:
-                continue
-            widget = field.field.widget
-            if isinstance(widget, MultiWidget):
-                parts = widget.decompress(value) if not isinstance(value, list) else value
-                for suffix, part in zip(widget.widgets_names, parts, strict=False):
-                    if part is not None:
-                        data[field.html_name + suffix] = part
-                continue
-            data[field.html_name] = "on" if value is True else value
-    return data
 
 
 @pytest.fixture
