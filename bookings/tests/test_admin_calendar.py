@@ -13,8 +13,8 @@ from django.urls import reverse
 
 from bookings.models import Booking
 from bookings.scheduling import local_today
-from bookings.tests.test_admin_money import form_data
 from stations.models import Chef
+from testing.admin import form_data
 from testing.factories import ChefFactory, TimeOffFactory, make_booking
 
 pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]

@@ -5,12 +5,12 @@ what is not an amount, saving nothing; saving a price list shows a sample quote.
 from datetime import date, timedelta
 
 import pytest
-from django.forms import MultiWidget
 from django.urls import reverse
 
 from bookings import pricing
 from bookings.models import AddOn, PriceList
 from stations.models import ServiceZone, Station
+from testing.admin import form_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 
@@ -19,25 +19,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.date_sensitive]
 def owner_client(client, owner):
     client.force_login(owner)
     return client
-
-
-def form_data(response) -> dict:
-    """What a browser posts back for the change form as rendered (inlines included)."""
-    forms = [response.context["adminform"].form]
-    for inline in response.context["inline_admin_formsets"]:
-        forms += [inline.formset.management_form, *inline.formset.forms]
-    data = {}
-    for form in forms:
-        for field in form:
-            value = field.value()
-            if value is None or value is False:
-                continue
-            if isinstance(field.field.widget, MultiWidget):
-                continue
-            if isinstance(value, list):
-                value = ",".join(map(str, value))
-            data[field.html_name] = "on" if value is True else value
-    return data
 
 
 def change(client, obj, **typed):

@@ -146,7 +146,7 @@ def _booking_page(user, booking):
 
 
 def test_staff_edit_the_allergies_on_the_booking_page_and_the_history_says_so(san_jose, sj_agent):
-    from stations.tests.test_admin import form_data
+    from testing.admin import form_data
 
     booking = make_booking(san_jose, days=12)
     client, url = _booking_page(sj_agent, booking)

@@ -5,6 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 from stations.models import Chef, Station
+from testing.admin import form_data
 from testing.factories import ChefFactory
 
 
@@ -12,22 +13,6 @@ def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-def form_data(response) -> dict:
-    """The POST body a browser would send back for an admin change form as it was rendered
-    (the main form and every inline formset)."""
-    forms = [response.context["adminform"].form]
-    for inline in response.context["inline_admin_formsets"]:
-        forms += [inline.formset.management_form, *inline.formset.forms]
-    data = {}
-    for form in forms:
-        for field in form:
-            value = field.value()
-            if value is None or value is False:
-                continue
-            data[field.html_name] = "on" if value is True else value
-    return data
 
 
 def test_admin_login_with_password(world):
