@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from bookings.models import Booking
 from bookings.scheduling import local_today
-from bookings.services import SYSTEM, booking_update_details
 from stations.models import Chef
 from testing.factories import CustomerFactory, make_booking
 
@@ -28,8 +27,9 @@ def kenji(station) -> Chef:
     return Chef.objects.get(station=station, name="Kenji Tanaka")
 
 
-def chef_event(station, chef, *, days=2, start="17:00", allergies="", **fields) -> Booking:
-    booking = make_booking(
+def chef_event(station, chef, *, days=2, start="17:00", **fields) -> Booking:
+    """An event of `chef` `days` after the station's local today (booked five days ago)."""
+    return make_booking(
         station,
         now=timezone.now() - timedelta(days=5),
         event_date=local_today(station) + timedelta(days=days),
@@ -37,9 +37,6 @@ def chef_event(station, chef, *, days=2, start="17:00", allergies="", **fields) 
         chef=chef,
         **fields,
     )
-    if allergies:
-        booking_update_details(booking=booking, actor=SYSTEM, allergies=allergies)
-    return booking
 
 
 @pytest.fixture

@@ -1,38 +1,20 @@
 """The chef's week in a real browser: the chef signs in, lands on their week and finds the
 allergies of a booking (screenshot `chef-week`)."""
 
-from datetime import timedelta
-
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
-from bookings.scheduling import local_today
-from bookings.services import SYSTEM, booking_update_details
+from bookings.tests.test_agenda import chef_event
 from conftest import PASSWORD
 from stations.models import Chef
-from testing.factories import CustomerFactory, make_booking
+from testing.factories import CustomerFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.date_sensitive]
 
 
-def _event(station, chef, *, days, start, allergies="", **fields):
-    booking = make_booking(
-        station,
-        now=timezone.now() - timedelta(days=5),
-        event_date=local_today(station) + timedelta(days=days),
-        start=start,
-        chef=chef,
-        **fields,
-    )
-    if allergies:
-        booking_update_details(booking=booking, actor=SYSTEM, allergies=allergies)
-    return booking
-
-
 def test_a_chef_signs_in_to_their_week_and_finds_the_allergies(browser, san_jose, sj_chef):
     kenji = Chef.objects.get(station=san_jose, name="Kenji Tanaka")
-    party = _event(
+    party = chef_event(
         san_jose,
         kenji,
         days=1,
@@ -44,14 +26,14 @@ def test_a_chef_signs_in_to_their_week_and_finds_the_allergies(browser, san_jose
         allergies="Shellfish allergy (2 guests); one gluten-free",
         paid_cents=10_000,
     )
-    _event(
+    chef_event(
         san_jose,
         kenji,
         days=3,
         start="18:00",
         customer=CustomerFactory(station=san_jose, name="Sam Lee", phone="+14085550188"),
     )
-    colleague = _event(
+    colleague = chef_event(
         san_jose, Chef.objects.get(station=san_jose, name="Maria Lopez"), days=1, start="17:00"
     )
 

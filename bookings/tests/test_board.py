@@ -13,7 +13,6 @@ from django.utils import timezone
 from bookings import board
 from bookings.models import Booking
 from bookings.scheduling import local_today
-from bookings.services import SYSTEM, booking_update_details
 from stations.models import Chef
 from testing.factories import make_booking
 
@@ -49,8 +48,14 @@ def manager(client, sj_manager):
 
 def test_the_first_page_is_todays_board_with_what_the_crew_needs(manager, san_jose):
     kenji = Chef.objects.get(station=san_jose, name="Kenji Tanaka")
-    today = booked_for_today(san_jose, chef=kenji, adults=12, children=3, paid_cents=10_000)
-    booking_update_details(booking=today, actor=SYSTEM, allergies="Shellfish allergy")
+    today = booked_for_today(
+        san_jose,
+        chef=kenji,
+        adults=12,
+        children=3,
+        paid_cents=10_000,
+        allergies="Shellfish allergy",
+    )
 
     page = manager.get(INDEX)
 

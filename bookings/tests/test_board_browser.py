@@ -7,7 +7,6 @@ import pytest
 from django.utils import timezone
 
 from bookings.scheduling import local_today
-from bookings.services import SYSTEM, booking_update_details
 from conftest import PASSWORD
 from testing.factories import CustomerFactory, make_booking
 
@@ -25,8 +24,8 @@ def test_a_manager_signs_in_to_todays_board(browser, san_jose, sacramento, sj_ma
         customer=CustomerFactory(station=san_jose, name="Rosa Diaz"),
         status="confirmed",
         paid_cents=10_000,
+        allergies="Shellfish allergy",
     )
-    booking_update_details(booking=lunch, actor=SYSTEM, allergies="Shellfish allergy")
     make_booking(
         san_jose,
         now=booked,
@@ -36,8 +35,13 @@ def test_a_manager_signs_in_to_todays_board(browser, san_jose, sacramento, sj_ma
         children=4,
         customer=CustomerFactory(station=san_jose, name="The Nguyen family"),
     )
-    later = make_booking(san_jose, now=booked, event_date=today + timedelta(days=1), start="17:30")
-    booking_update_details(booking=later, actor=SYSTEM, allergies="Peanuts")
+    make_booking(
+        san_jose,
+        now=booked,
+        event_date=today + timedelta(days=1),
+        start="17:30",
+        allergies="Peanuts",
+    )
     hold = make_booking(
         san_jose, days=12, customer=CustomerFactory(station=san_jose, name="Jo Park")
     )
