@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "corsheaders",
+    "anymail",
     "config",
     "stations",
     "bookings",
@@ -241,6 +242,13 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stripe-events": {"task": "payments.tasks.sweep_stripe_events", "schedule": 60.0},
     "sweep-notifications": {"task": "bookings.tasks.sweep_notifications", "schedule": 60.0},
     "charge-due-balances": {"task": "payments.tasks.charge_due_balances", "schedule": 3600.0},
+    "sweep-inbound-messages": {"task": "inbox.tasks.sweep_inbound", "schedule": 60.0},
+    "sweep-outbound-messages": {"task": "inbox.tasks.sweep_outbound", "schedule": 60.0},
+    "wake-snoozed-conversations": {"task": "inbox.tasks.wake_snoozed", "schedule": 60.0},
+    "renew-ringcentral-subscriptions": {
+        "task": "inbox.tasks.renew_ringcentral_subscriptions",
+        "schedule": 3600.0,
+    },
 }
 # Customer messages (bookings.notifications, the outbox): a sender holds a message this long
 # before another may take it over (its worker died); keep it above the SMTP timeout.
@@ -412,6 +420,40 @@ RINGCENTRAL_VERIFICATION_TOKEN = env.str("RINGCENTRAL_VERIFICATION_TOKEN", defau
 META_APP_SECRET = env.str("META_APP_SECRET", default="")
 META_VERIFY_TOKEN = env.str("META_VERIFY_TOKEN", default="")
 META_ACCESS_TOKEN = env.str("META_ACCESS_TOKEN", default="")
+# Where each provider's API lives (tests point these at local fake servers on loopback).
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="https://api.twilio.com").rstrip("/")
+RINGCENTRAL_SERVER_URL = env.str(
+    "RINGCENTRAL_SERVER_URL", default="https://platform.ringcentral.com"
+).rstrip("/")
+META_GRAPH_API_BASE = env.str(
+    "META_GRAPH_API_BASE", default="https://graph.facebook.com/v21.0"
+).rstrip("/")
+# Seconds one request to a messaging provider may take (connect and read) before it is given
+# up and retried by the task; a stalled provider never holds a worker longer.
+INBOX_PROVIDER_TIMEOUT_SECONDS = _seconds("INBOX_PROVIDER_TIMEOUT_SECONDS", 10, most=120)
+# A sender holds an outbound message this long before another may look at it (its worker
+# died): above the provider timeout, so a slow send is never taken over while it runs.
+INBOX_SEND_LEASE_SECONDS = _seconds("INBOX_SEND_LEASE_SECONDS", 60, most=3600)
+if INBOX_SEND_LEASE_SECONDS <= INBOX_PROVIDER_TIMEOUT_SECONDS:
+    _fail("INBOX_SEND_LEASE_SECONDS must exceed INBOX_PROVIDER_TIMEOUT_SECONDS.")
+# RingCentral webhook subscriptions are renewed this long before they expire.
+RINGCENTRAL_RENEW_BEFORE_SECONDS = _seconds("RINGCENTRAL_RENEW_BEFORE_SECONDS", 86_400)
+# E-mail in and out through django-anymail; Postmark is the documented provider (any anymail
+# ESP works by setting EMAIL_BACKEND and its ANYMAIL keys). With no server token, mail goes
+# through EMAIL_URL's backend (the console by default). ANYMAIL_WEBHOOK_SECRET is the
+# "user:password" Postmark's inbound webhook URL carries (basic auth, checked by anymail).
+POSTMARK_SERVER_TOKEN = env.str("POSTMARK_SERVER_TOKEN", default="")
+POSTMARK_API_URL = env.str("POSTMARK_API_URL", default="https://api.postmarkapp.com/")
+ANYMAIL_WEBHOOK_SECRET = env.str("ANYMAIL_WEBHOOK_SECRET", default="")
+ANYMAIL = {
+    "POSTMARK_SERVER_TOKEN": POSTMARK_SERVER_TOKEN,
+    "POSTMARK_API_URL": POSTMARK_API_URL,
+    "REQUESTS_TIMEOUT": INBOX_PROVIDER_TIMEOUT_SECONDS,
+}
+if ANYMAIL_WEBHOOK_SECRET:
+    ANYMAIL["WEBHOOK_SECRET"] = ANYMAIL_WEBHOOK_SECRET
+if POSTMARK_SERVER_TOKEN:
+    EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
 GOOGLE_PUSH_TOKEN = env.str("GOOGLE_PUSH_TOKEN", default="")
 
 # --- Logging: JSON in production, readable in development; PII is redacted in both ----------

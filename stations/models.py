@@ -107,6 +107,12 @@ class Station(models.Model):
     # Messaging.
     quiet_hours_start = models.TimeField(default=time(21, 0))
     quiet_hours_end = models.TimeField(default=time(9, 0))
+    sms_help_text = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The answer to a text of HELP or INFO. Blank: the station's name and phone, "
+        "and how to stop messages.",
+    )
 
     # Payments.
     manager_refund_limit_cents = models.PositiveIntegerField(
