@@ -32,3 +32,39 @@ def sweep_inbound() -> int:
 def wake_snoozed() -> int:
     """Snoozed conversations whose time has come are open again (beat: every minute)."""
     return services.conversations_wake()
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=8)
+def send_message(self, message_id: int) -> str:
+    """Send one outbound message (inbox.sending.message_send: claimed with a lease, the
+    provider called at most once per claim, the outcome recorded). A retryable provider error
+    is retried with backoff; when eager, the sweeper retries instead of a loop in place."""
+    from inbox import sending
+
+    try:
+        return sending.message_send(message_id=message_id)
+    except sending.RetryLater as exc:
+        if self.request.is_eager:
+            return "retry later"
+        raise self.retry(exc=exc, countdown=exc.countdown, queue="notifications") from None
+
+
+@shared_task(ignore_result=True)
+def sweep_outbound() -> int:
+    """Enqueue again the outbound messages whose task was lost or whose retry is due (beat:
+    every minute)."""
+    from inbox import outbound, sending
+
+    due = sending.messages_due()
+    for message_id in due:
+        outbound.enqueue_send(message_id)
+    return len(due)
+
+
+@shared_task(ignore_result=True)
+def renew_ringcentral_subscriptions() -> int:
+    """Renew RingCentral webhook subscriptions before they expire (beat: hourly); a blacklisted
+    one is recorded on its channel, shown on /api/v1/health and in the admin."""
+    from inbox import subscriptions
+
+    return subscriptions.subscriptions_renew()
