@@ -14,6 +14,7 @@ from bookings.api import (
 from config.auth import ObtainTokenView
 from config.health import HealthView
 from config.routers import OptionalSlashRouter
+from inbox.api import ContactView, ConversationViewSet, CustomerMergeView
 from payments.api import StaffPaymentViewSet
 from payments.webhooks import stripe_webhook
 from stations.api import PublicStationViewSet, StaffStationViewSet
@@ -27,6 +28,7 @@ staff.register("stations", StaffStationViewSet, basename="staff-station")
 staff.register("bookings", StaffBookingViewSet, basename="staff-booking")
 staff.register("customers", StaffCustomerViewSet, basename="staff-customer")
 staff.register("payments", StaffPaymentViewSet, basename="staff-payment")
+staff.register("conversations", ConversationViewSet, basename="staff-conversation")
 
 urlpatterns = [
     re_path(r"^health(?:/)?$", HealthView.as_view(), name="health"),
@@ -40,6 +42,9 @@ urlpatterns = [
     ),
     re_path(r"^quotes/?$", QuoteView.as_view(), name="quote"),
     re_path(r"^bookings/?$", BookingCreateView.as_view(), name="booking-create"),
+    re_path(r"^contact/?$", ContactView.as_view(), name="contact"),
+    # Before the staff router: its customers/{id} route would take "merge" for an id.
+    re_path(r"^staff/customers/merge/?$", CustomerMergeView.as_view(), name="staff-customer-merge"),
     path("staff/", include(staff.urls)),
     path("", include(public.urls)),
 ]

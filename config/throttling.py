@@ -96,3 +96,14 @@ class StaffThrottle(_ScopedThrottle):
         else:
             ident = self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class ContactThrottle(_ScopedThrottle):
+    """The public contact form: per client address, tighter than the booking site's reads (a
+    person writes a few messages; a script writing hundreds fills the inbox)."""
+
+    scope = "contact"
+    default_rate = "10/min"  # until settings.THROTTLE_RATES names the scope (THROTTLE_CONTACT_RATE)
+
+    def get_rate(self):
+        return settings.THROTTLE_RATES.get(self.scope, self.default_rate)
