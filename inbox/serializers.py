@@ -244,6 +244,11 @@ class ReplyRequestSerializer(Serializer):
         help_text="A canned reply or an approved WhatsApp template of the station.",
     )
 
+    def validate(self, attrs):
+        if not attrs["body"].strip() and attrs.get("template") is None:
+            raise serializers.ValidationError({"body": ["Write the reply, or pick a template."]})
+        return attrs
+
 
 class NoteRequestSerializer(Serializer):
     body = serializers.CharField(max_length=BODY_MAX_LENGTH)
