@@ -107,10 +107,6 @@ def _is_plain_foreign_key(relation: ForeignObjectRel) -> bool:
     return not any(name in fields or relation.field.attname in fields for fields in unique_sets)
 
 
-def _label(model: type[Model]) -> str:
-    return model._meta.label_lower
-
-
 def _repoint(relation: ForeignObjectRel, keep: Customer, merge: Customer, moved: dict) -> None:
     field = relation.field.name
     count = relation.related_model._default_manager.filter(**{field: merge}).update(**{field: keep})
@@ -118,11 +114,13 @@ def _repoint(relation: ForeignObjectRel, keep: Customer, merge: Customer, moved:
         moved[_key(relation.related_model)] = moved.get(_key(relation.related_model), 0) + count
 
 
-_KEYS = {Booking: "bookings", ContactIdentity: "identities", CustomerMerge: "earlier_merges"}
+_KEYS = {ContactIdentity: "identities", CustomerMerge: "earlier_merges"}
 
 
 def _key(model: type[Model]) -> str:
-    return _KEYS.get(model, _label(model))
+    """The name a kind of row is counted under in the record: "bookings", "payments",
+    "booking_events", "messages"... (a model's plural name, unless named here)."""
+    return _KEYS.get(model) or str(model._meta.verbose_name_plural).replace(" ", "_")
 
 
 def _move_bookings(relation: ForeignObjectRel, keep: Customer, merge: Customer, moved: dict):
@@ -138,11 +136,7 @@ def _move_bookings(relation: ForeignObjectRel, keep: Customer, merge: Customer, 
                 **{f"{child.field.name}__in": booking_ids}
             ).count()
             if count:
-                moved[_child_key(child.related_model)] = count
-
-
-def _child_key(model: type[Model]) -> str:
-    return "payments" if model._meta.label_lower == "payments.payment" else _label(model)
+                moved[_key(child.related_model)] = count
 
 
 def _move_thread(relation: ForeignObjectRel, keep: Customer, merge: Customer, moved: dict):
@@ -171,14 +165,10 @@ def _move_thread(relation: ForeignObjectRel, keep: Customer, merge: Customer, mo
             **{child.field.name: kept}
         )
         if count:
-            moved[_thread_key(child.related_model)] = count
+            moved[_key(child.related_model)] = count
     _combine_threads(kept, gone)
     gone.delete()
     moved["conversations"] = 1
-
-
-def _thread_key(model: type[Model]) -> str:
-    return "messages" if model._meta.label_lower == "inbox.message" else _label(model)
 
 
 def _combine_threads(kept: Conversation, gone: Conversation) -> None:
