@@ -78,6 +78,27 @@ class AssigneeFilter(django_filters.CharFilter):
     """ "me", "none" (unassigned) or a staff member's id."""
 
 
+class StrictBooleanFormField(forms.NullBooleanField):
+    """ "true" or "false", as the schema's boolean is written in a query string; anything else
+    is refused (Django's NullBooleanField reads an unknown value as "no filter")."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value in ("true", "false"):
+            return value == "true"
+        raise forms.ValidationError("Give true or false.", code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanFormField
+
+
 class ConversationFilter(django_filters.FilterSet):
     station = django_filters.CharFilter(field_name="station__slug", help_text="A station's slug.")
     status = django_filters.MultipleChoiceFilter(choices=ConversationStatus.choices)
@@ -91,11 +112,9 @@ class ConversationFilter(django_filters.FilterSet):
         validators=[RegexValidator(ASSIGNEE_VALUE, "Give me, none or a staff member's id.")],
         help_text='"me", "none" (unassigned) or a staff member\'s id.',
     )
-    unread = django_filters.ChoiceFilter(
-        choices=[("true", "true"), ("false", "false")], method="filter_unread"
-    )
+    unread = StrictBooleanFilter(help_text="true: unread only; false: read only.")
     q = django_filters.CharFilter(
-        method="search", max_length=100, help_text="Part of the customer's name, e-mail or phone."
+        method="search", help_text="Part of the customer's name, e-mail or phone."
     )
 
     class Meta:
@@ -110,9 +129,6 @@ class ConversationFilter(django_filters.FilterSet):
         if int(value) > BIGINT_MAX:
             return queryset.none()
         return queryset.filter(assignee_id=int(value))
-
-    def filter_unread(self, queryset, name, value):
-        return queryset.filter(unread=value == "true")
 
     def search(self, queryset, name, value):
         value = value.strip()

@@ -10,10 +10,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from bookings.models import Booking, Customer
+from bookings.models import Booking
 from config.filters import BIGINT_MAX
 from config.serializers import ModelSerializer, Serializer
-from inbox.models import Channel, ContactIdentity, Conversation, Message
+from inbox.models import Channel, ChannelKind, ContactIdentity, Conversation, Message
 from stations.validators import normalize_phone
 
 BODY_MAX_LENGTH = 5000
@@ -72,10 +72,16 @@ def _person_name(user) -> str | None:
 # --- Reading -------------------------------------------------------------------------------------
 
 
-class ChannelSerializer(ModelSerializer):
-    class Meta:
-        model = Channel
-        fields = ["id", "kind", "name", "address"]
+# Serializers nested one-to-one in another are plain Serializers: a nested ModelSerializer
+# sets attributes on itself while building its fields, which config.serializers' fields built
+# once would share between requests.
+
+
+class ChannelSerializer(Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=ChannelKind.choices)
+    name = serializers.CharField()
+    address = serializers.CharField(help_text=Channel._meta.get_field("address").help_text)
 
 
 class StaffMemberSerializer(Serializer):
@@ -86,10 +92,11 @@ class StaffMemberSerializer(Serializer):
         return _person_name(user)
 
 
-class CustomerBriefSerializer(ModelSerializer):
-    class Meta:
-        model = Customer
-        fields = ["id", "name", "email", "phone"]
+class CustomerBriefSerializer(Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.CharField(help_text="May be empty.")
+    phone = serializers.CharField(help_text="E.164; may be empty.")
 
 
 class ConversationSerializer(ModelSerializer):
@@ -142,36 +149,22 @@ class CustomerBookingSerializer(ModelSerializer):
         ]
 
 
-class CustomerSummarySerializer(ModelSerializer):
+class CustomerSummarySerializer(CustomerBriefSerializer):
     """The customer beside the thread: contact, consent, how channels know them."""
 
     station = serializers.CharField(source="station.slug")
+    sms_opt_in = serializers.BooleanField()
+    email_opt_in = serializers.BooleanField()
+    marketing_opt_in = serializers.BooleanField()
+    do_not_contact = serializers.BooleanField()
     identities = IdentitySerializer(many=True)
-
-    class Meta:
-        model = Customer
-        fields = [
-            "id",
-            "station",
-            "name",
-            "email",
-            "phone",
-            "sms_opt_in",
-            "email_opt_in",
-            "marketing_opt_in",
-            "do_not_contact",
-            "identities",
-            "created_at",
-        ]
+    created_at = serializers.DateTimeField()
 
 
 class ConversationCustomerSerializer(CustomerSummarySerializer):
     recent_bookings = CustomerBookingSerializer(
         many=True, help_text="The customer's latest bookings (at most 10), newest event first."
     )
-
-    class Meta(CustomerSummarySerializer.Meta):
-        fields = [*CustomerSummarySerializer.Meta.fields, "recent_bookings"]
 
 
 class ConversationDetailSerializer(ConversationSerializer):
@@ -283,14 +276,14 @@ class MergeResultSerializer(Serializer):
 
 class ContactFormSerializer(Serializer):
     name = serializers.CharField(max_length=120)
-    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
-    phone = PhoneField(max_length=32, required=False, allow_blank=True, default="")
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+    phone = PhoneField(max_length=32, required=False, allow_blank=True)
     message = serializers.CharField(max_length=BODY_MAX_LENGTH)
-    station = serializers.SlugField(
+    station = serializers.RegexField(
+        "^[-a-zA-Z0-9_]*$",
         max_length=50,
         required=False,
         allow_blank=True,
-        default="",
         help_text="The station's slug; may be left out when there is one station.",
     )
     website = serializers.CharField(
@@ -309,6 +302,9 @@ class ContactFormSerializer(Serializer):
     )
 
     def validate(self, attrs):
+        attrs.setdefault("email", "")
+        attrs.setdefault("phone", "")
+        attrs.setdefault("station", "")
         if not attrs["email"] and not attrs["phone"]:
             raise serializers.ValidationError(
                 {"email": ["Give an e-mail address or a phone number."]}
