@@ -18,7 +18,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from anymail.exceptions import AnymailError, AnymailWebhookValidationFailure
+from anymail.exceptions import (
+    AnymailConfigurationError,
+    AnymailError,
+    AnymailWebhookValidationFailure,
+)
 from anymail.signals import inbound
 from anymail.utils import get_anymail_setting
 from anymail.webhooks.postmark import PostmarkInboundWebhookView
@@ -52,7 +56,15 @@ class PostmarkInbound(PostmarkInboundWebhookView):
     def parse_events(self, request):
         try:
             events = super().parse_events(request)
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError, AnymailError) as exc:
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            AnymailError,
+            AnymailConfigurationError,  # another Postmark webhook (bounces...) pointed here
+        ) as exc:
             raise Malformed("not a Postmark inbound message") from exc
         return events
 
@@ -94,11 +106,12 @@ def _message_id(message, esp_event) -> str:
     header = clean(str(message["Message-ID"] or "")).strip()
     if header and len(header) <= MAX_ID_LENGTH and header.isprintable():
         return header
-    try:
-        raw = message.as_bytes()
-    except Exception:  # a message the email package cannot serialise: hash what Postmark sent
-        raw = json.dumps(esp_event, sort_keys=True, default=str).encode()
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+    # The raw message when the provider sent it, else what it sent about the message (the same
+    # on a retry; a message anymail builds from parts gets a new MIME boundary every time).
+    raw = esp_event.get("RawEmail") if isinstance(esp_event, dict) else None
+    if not isinstance(raw, str):
+        raw = json.dumps(esp_event, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
 
 
 def mail_of(event) -> Mail:
@@ -111,7 +124,7 @@ def mail_of(event) -> Mail:
         if sender is None or "@" not in (sender.addr_spec or ""):
             raise Malformed("no From address")
         text = message.text
-        body = text if text is not None else strip_tags(message.html or "")
+        body = text if (text or "").strip() else strip_tags(message.html or "")
         return Mail(
             recipients=_addresses(message),
             sender=clean(sender.addr_spec).strip().lower()[:254],
