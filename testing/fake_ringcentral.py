@@ -76,11 +76,18 @@ class FakeRingCentral:
                 (method, path_prefix, status, body or _error("CMN-101", "Failure"))
             )
 
-    def add_subscription(self, *, expires_in: int, status: str = "Active", address: str = ""):
-        """A subscription made earlier (as if by a previous run)."""
+    def add_subscription(
+        self, *, expires_in: int = 604_800, remaining: int | None = None, address: str = ""
+    ) -> str:
+        """A subscription made earlier (as if by a previous run) for `expires_in` seconds, of
+        which `remaining` are left."""
         sub_id = str(uuid.uuid4())
         with self.lock:
-            self.subscriptions[sub_id] = self._record(sub_id, address, expires_in, status)
+            record = self._record(sub_id, address, expires_in)
+            if remaining is not None:
+                record["expirationTime"] = _iso(self.now() + timedelta(seconds=remaining))
+                record["expiresIn"] = expires_in
+            self.subscriptions[sub_id] = record
         return sub_id
 
     def calls(self, method: str, path_prefix: str = "") -> list[dict]:
