@@ -165,7 +165,8 @@ class ChannelAdmin(StationScopedAdmin):
         return fields
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        kwargs["fields"] = None  # the form declares its own (credential inputs included)
+        # The model's fields; the form adds its credential inputs itself.
+        kwargs["fields"] = ChannelForm.Meta.fields
         return super().get_form(request, obj, change, **kwargs)
 
     def save_model(self, request, obj, form, change):
