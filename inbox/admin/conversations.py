@@ -282,6 +282,9 @@ class ConversationAdmin(StationScopedAdmin):
 
     # --- The conversation page ---------------------------------------------------------------
 
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "Inbox", **(extra_context or {})})
+
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
@@ -326,8 +329,9 @@ class ConversationAdmin(StationScopedAdmin):
     def _page_url(self, conversation: Conversation) -> str:
         return reverse("admin:inbox_conversation_change", args=[conversation.pk])
 
-    def _acting(self, request, object_id) -> Conversation | None:
-        """The conversation an action is about, or None for a GET (which goes to the page)."""
+    def _acting(self, request, object_id) -> Conversation:
+        """The conversation an action is about (404 when the user is not staff at its
+        station)."""
         conversation = self._conversation(request, object_id)
         if not tenancy.has_role(request.user, conversation.station_id, self.write_roles):
             raise PermissionDenied
