@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from bookings.models import Booking, Customer
@@ -79,8 +79,9 @@ def thread_page(
             .first()
         )
         if anchor is not None:
-            messages = messages.filter(
-                Q(created_at__lt=anchor) | Q(created_at=anchor, pk__lt=before)
+            # (created_at, id) < the anchor's, written so the index bounds the scan.
+            messages = messages.filter(created_at__lte=anchor).exclude(
+                created_at=anchor, pk__gte=before
             )
         else:
             before = None  # not a message of this thread: the latest page

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
-from inbox import services
+from inbox import selectors, services
 from inbox.models import (
     Channel,
     ChannelKind,
@@ -540,3 +540,30 @@ def test_actions_need_a_post_with_the_csrf_token(kim, sj_agent):
     assert client.get(action_url(kim, "status")).status_code == 302  # a GET goes to the page
     kim.refresh_from_db()
     assert kim.status == ConversationStatus.OPEN
+
+
+def test_older_pages_neither_repeat_nor_skip_messages_written_at_the_same_moment(kim, sms):
+    same = timezone.now() - timedelta(days=1)
+    Message.objects.bulk_create(
+        Message(
+            conversation=kim,
+            channel=sms,
+            direction=Direction.INBOUND,
+            sender=Sender.CUSTOMER,
+            body=f"tie {n}",
+            provider_message_id=f"SMtie{n}",
+            created_at=same,
+        )
+        for n in range(75)
+    )
+    seen, before = [], None
+    while True:
+        page = selectors.thread_page(kim, before=before, size=20)
+        seen = [m.pk for m in page.messages] + seen
+        if page.older_than is None:
+            break
+        before = page.older_than
+    assert sorted(seen) == sorted(
+        Message.objects.filter(conversation=kim).values_list("pk", flat=True)
+    )
+    assert len(seen) == len(set(seen)) == 76
