@@ -20,8 +20,8 @@ Behaviour, per provider, one entry per request in the order planned (then "accep
   "drop"              record the request and close the connection without an answer
   Reply(status, body) answer this instead (a provider error)
 
-Use the `fake_providers` fixture (import it into a test module), which points the settings at
-the server and gives every provider credentials; or `serve()` in a process of its own.
+Use `running` as a fixture (it points the settings at the server and gives every provider
+credentials the fake accepts), or `serve()` and `settings_for()` for a process of its own.
 """
 
 import base64
@@ -36,8 +36,6 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
-
-import pytest
 
 TWILIO_SID = "AC" + "7" * 32
 # Made-up credentials the fake accepts (and nothing else does).
@@ -344,10 +342,11 @@ def settings_for(fake: FakeProviders) -> dict:
     }
 
 
-@pytest.fixture
-def fake_providers(settings):
-    """A FakeProviders on loopback, with the settings pointing at it; the provider timeout is
-    one second, so a stalled fake costs a test one second."""
+def running(settings):
+    """The body of a `fake_providers` fixture: a FakeProviders on loopback, with the settings
+    (pytest-django's `settings`) pointing at it; the provider timeout is one second, so a
+    stalled fake costs a test one second. In a test module:
+    `fake_providers = pytest.fixture(running, name="fake_providers")`."""
     with serve() as fake:
         for name, value in settings_for(fake).items():
             setattr(settings, name, value)
