@@ -157,16 +157,16 @@ def reply_send(
     body = (body or "").strip()
     if template is not None:
         if template.station_id != conversation.station_id:
-            raise ApiError("No such template.", code="not_found", status=404)
+            raise ApiError("No such template.", code="not_found", status_code=404)
         body = body or template.body
     if not body:
-        raise ApiError("Write the reply first.", code="empty_reply", status=400)
+        raise ApiError("Write the reply first.", code="empty_reply", status_code=400)
     target = reply_channel(conversation, channel)
     if target is None:
         raise ApiError(
             "This station has no channel to answer this customer on.",
             code="no_channel",
-            status=409,
+            status_code=409,
         )
     reason = compliance.send_refusal(
         customer=conversation.customer,
@@ -175,7 +175,7 @@ def reply_send(
         template=template if template is not None and template.kind == "whatsapp" else None,
     )
     if reason:
-        raise ApiError(f"Not sent: {reason}.", code="send_refused", status=409)
+        raise ApiError(f"Not sent: {reason}.", code="send_refused", status_code=409)
     with transaction.atomic():
         return message_queue(
             conversation=conversation,
