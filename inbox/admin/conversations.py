@@ -304,7 +304,15 @@ class ConversationAdmin(StationScopedAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        conversation = self._conversation(request, object_id)
+        """The conversation page. Like every admin page: a user who may not see the inbox at
+        all is refused (403), a conversation that is not theirs "doesn't exist" (back to the
+        index with that message, as for any other object)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            conversation = self._conversation(request, object_id)
+        except Http404:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         services.conversation_mark_read(conversation=conversation)
         conversation.unread = False
         return self._page(request, conversation)

@@ -139,15 +139,15 @@ def test_the_last_message_time_is_in_the_stations_zone(sms, san_jose, sj_agent):
     assert "Jan. 15, 10:30 a.m. PST" in html  # 18:30 UTC in San Jose
 
 
-def test_another_stations_conversations_are_not_listed_and_their_page_is_404(
-    kim, sac_sms, sj_agent
-):
+def test_another_stations_conversations_are_not_listed_and_do_not_exist(kim, sac_sms, sj_agent):
     theirs = conversation_of(receive(sac_sms, "+19165550177", "Sacramento question"))
     client = signed_in(sj_agent)
 
     listed = [c.pk for c in client.get(reverse(LIST)).context["cl"].result_list]
     assert listed == [kim.pk]
-    assert client.get(page_url(theirs)).status_code == 404
+    page = client.get(page_url(theirs))  # as for any object that is not theirs: "doesn't exist"
+    assert page.status_code == 302
+    assert page["Location"] == reverse("admin:index")
     for action in ("reply", "assign", "status", "note"):
         assert client.post(action_url(theirs, action), {"status": "closed"}).status_code == 404
     theirs.refresh_from_db()
@@ -158,7 +158,7 @@ def test_another_stations_conversations_are_not_listed_and_their_page_is_404(
 def test_chefs_have_no_inbox(kim, sj_chef):
     client = signed_in(sj_chef)
     assert client.get(reverse(LIST)).status_code == 403
-    assert client.get(page_url(kim)).status_code == 404
+    assert client.get(page_url(kim)).status_code == 403
     assert client.post(action_url(kim, "note"), {"note": "hi"}).status_code == 404
     assert not Message.objects.filter(is_note=True).exists()
 
