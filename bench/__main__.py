@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from bench import scenarios
-from bench.webhooks import signed_events
+from bench.webhooks import signed_events, signed_twilio_messages
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "whsec_bench_only"  # noqa: S105 - a local bench server's secret
@@ -171,7 +171,8 @@ def main() -> None:
     for name in ("DATABASE_URL", "REDIS_URL"):
         if not os.environ.get(name):
             sys.exit(f"bench: {name} is not set (run `make bench`, which provides them).")
-    wrk = ensure_wrk() if any(GROUPS[group] for group in args.only) else ""
+    uses_wrk = any(GROUPS[group] for group in args.only) or "inbox_admin" in args.only
+    wrk = ensure_wrk() if uses_wrk else ""
     bench_url = bench_database_url(os.environ["DATABASE_URL"])
     prepare_database(os.environ["DATABASE_URL"], bench_url)
     env = {
@@ -188,6 +189,11 @@ def main() -> None:
         "STRIPE_SECRET_KEY": "",
     }
     python = sys.executable
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env["PUBLIC_BASE_URL"] = base  # Twilio signs the public URL; here, the bench server's
+    env["TWILIO_ACCOUNT_SID"] = "ACbench0000000000000000000000000000"
+    env["TWILIO_AUTH_TOKEN"] = TWILIO_TOKEN
     log("migrating the bench database")
     subprocess.run(
         [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
@@ -202,9 +208,8 @@ def main() -> None:
     )
     data = json.loads(seeded.stdout.strip().splitlines()[-1])
     log(f"dataset: {data['bookings']} bookings across {len(data['slugs'])} stations")
-
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    if "inbox_webhook" in args.only:
+        data["inbox"] = build_inbox(env, "small")
     server = subprocess.Popen(
         [
             python,
@@ -230,6 +235,8 @@ def main() -> None:
             results["stripe_received_to_applied@100/s"] = run_pipeline(base, data, env, args)
         if "drain" in args.only:
             results["stripe_drain_10000@1"] = run_drain(data, env)
+        if "inbox_admin" in args.only:
+            results.update(run_inbox_admin(wrk, base, env, args))
         if "stalled_mail" in args.only:
             results["stripe_applied_mail_stalled@100/s"] = run_stalled_mail(base, data, env)
     finally:
@@ -243,6 +250,8 @@ GROUPS = {
     "availability": ("bare_json@16", "availability_30d@16", "bare_json@32", "availability_30d@32"),
     "booking": ("bare_insert@32", "booking_create@32"),
     "webhook": ("bare_insert@100", "stripe_webhook_ack@100"),
+    "inbox_webhook": ("bare_insert@100", "twilio_inbound_ack@100"),
+    "inbox_admin": (),
     "pipeline": (),
     "drain": (),
     "stalled_mail": (),
@@ -270,6 +279,18 @@ def run_scenarios(wrk: str, base: str, data: dict, args) -> dict:
             100,
         ),
     }
+    if "inbox" in data:
+        plan["twilio_inbound_ack@100"] = (
+            scenarios.twilio_inbound(
+                signed_twilio_messages(
+                    base_url=base,
+                    auth_token=TWILIO_TOKEN,
+                    numbers=data["inbox"]["twilio_numbers"],
+                    count=2500 * (args.seconds + args.warmup),
+                )
+            ),
+            100,
+        )
     results = {}
     for name, (script, clients) in plan.items():
         if not any(name in GROUPS[group] for group in args.only):
@@ -286,6 +307,51 @@ def run_scenarios(wrk: str, base: str, data: dict, args) -> dict:
 
 
 CELERY = [sys.executable, "-m", "celery", "-A", "config"]
+TWILIO_TOKEN = "bench-twilio-auth-token"  # noqa: S105 (signs the bench's own requests)
+ADMIN_CLIENTS = 8
+
+
+def build_inbox(env: dict, phase: str) -> dict:
+    """The inbox dataset at 1,000 ("small") or 1,000,000 ("large") messages (bench/inbox.py)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.inbox", phase],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    inbox = json.loads(done.stdout.strip().splitlines()[-1])
+    log(f"inbox dataset: {inbox['messages']} messages")
+    return inbox
+
+
+def admin_inbox_pages(inbox: dict) -> dict[str, str]:
+    """The admin inbox's two screens: the conversation list and one conversation."""
+    return {
+        "inbox_list": "/admin/inbox/conversation/",
+        "inbox_thread": f"/admin/inbox/conversation/{inbox['conversation']}/change/",
+    }
+
+
+def run_inbox_admin(wrk: str, base: str, env: dict, args) -> dict:
+    """The admin inbox as the bench agent, with 1,000 messages in the database and then with
+    1,000,000 (the same screens, the same run; each phase starts from an empty inbox)."""
+    results = {}
+    for label, phase in (("1k", "small"), ("1m", "large")):
+        if phase == "large":
+            log("growing the inbox to 1,000,000 messages")
+        inbox = build_inbox(env, phase)
+        cookie = f"sessionid={inbox['session']}"
+        for page, path in admin_inbox_pages(inbox).items():
+            script = scenarios.get_with_cookie(path, cookie)
+            name = f"{page}_{label}@{ADMIN_CLIENTS}"
+            if args.warmup:
+                run_wrk(wrk, base, script, ADMIN_CLIENTS, args.warmup)
+            results[name] = run_wrk(wrk, base, script, ADMIN_CLIENTS, args.seconds)
+            r = results[name]
+            log(f"{name}: {r['rps']} req/s, p95 {r['p95_ms']} ms, statuses {r['statuses']}")
+    return results
 
 
 def forget_waiting_events(env: dict) -> None:
@@ -608,6 +674,33 @@ def targets(results: dict) -> list[tuple[str, bool, str]]:
                 f"{ack['p99_ms']} vs {insert100['p99_ms']} ms",
             ),
         ]
+    if "twilio_inbound_ack@100" in results:
+        ack, insert100 = results["twilio_inbound_ack@100"], results["bare_insert@100"]
+        checks += [
+            _share_of(
+                "Twilio inbound ack throughput >= 60% of bare one-INSERT view (100 senders)",
+                ack,
+                insert100,
+                0.6,
+            ),
+            (
+                "Twilio inbound ack p99 <= 1.5 x bare one-INSERT view p99 (100 senders)",
+                ack["p99_ms"] <= 1.5 * insert100["p99_ms"],
+                f"{ack['p99_ms']} vs {insert100['p99_ms']} ms",
+            ),
+        ]
+    for page in ("inbox_list", "inbox_thread"):
+        small, large = (results.get(f"{page}_{n}@{ADMIN_CLIENTS}") for n in ("1k", "1m"))
+        if small and large:
+            checks.append(
+                (
+                    f"admin {page.replace('_', ' ')}: p95 at 1M messages <= 1.5 x p95 at 1k "
+                    "(every answer 200)",
+                    large["p95_ms"] <= 1.5 * small["p95_ms"]
+                    and set(small["statuses"]) == set(large["statuses"]) == {"200"},
+                    f"{large['p95_ms']} vs {small['p95_ms']} ms",
+                )
+            )
     if "stripe_drain_10000@1" in results:
         drain = results["stripe_drain_10000@1"]
         checks.append(

@@ -90,3 +90,32 @@ end
 """
         + REPORT
     )
+
+
+def get_with_cookie(path: str, cookie: str) -> str:
+    """GET one admin page as a signed-in user (the session cookie)."""
+    return f'wrk.method = "GET"\nwrk.path = "{path}"\nwrk.headers["Cookie"] = "{cookie}"\n' + REPORT
+
+
+def twilio_inbound(messages: list[tuple[str, str]], threads: int = 2) -> str:
+    """POST pre-signed Twilio inbound SMS, each once: wrk's threads take interleaved indexes."""
+    bodies = "\n".join(f"[==[{body}]==]," for body, _ in messages)
+    signatures = "\n".join(f'"{sig}",' for _, sig in messages)
+    return (
+        f"local bodies = {{\n{bodies}\n}}\nlocal sigs = {{\n{signatures}\n}}\n"
+        f"local stride = {threads}\n"
+        + """
+local n = 0
+init_hook = function(args)
+  n = thread_index - 1
+end
+request = function()
+  local i = (n % #bodies) + 1
+  n = n + stride
+  return wrk.format("POST", "/api/v1/webhooks/twilio",
+    {["Content-Type"] = "application/x-www-form-urlencoded", ["X-Twilio-Signature"] = sigs[i]},
+    bodies[i])
+end
+"""
+        + REPORT
+    )

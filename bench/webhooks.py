@@ -57,3 +57,35 @@ def signed_events(
         body = json.dumps(event, separators=(",", ":"))
         out.append((body, signature_header(body.encode(), secret, now)))
     return out
+
+
+def signed_twilio_messages(
+    *, base_url: str, auth_token: str, numbers: list[str], count: int, senders: int = 100
+) -> list[tuple[str, str]]:
+    """`count` distinct inbound SMS in Twilio's documented webhook form (form-encoded), from
+    `senders` phones to the bench numbers, each as (body, X-Twilio-Signature) signed with
+    twilio's own RequestValidator over the public URL."""
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    validator = RequestValidator(auth_token)
+    url = f"{base_url}/api/v1/webhooks/twilio"
+    out = []
+    for n in range(count):
+        params = {
+            "ToCountry": "US",
+            "SmsMessageSid": f"SMbench{n:026d}",
+            "NumMedia": "0",
+            "SmsSid": f"SMbench{n:026d}",
+            "SmsStatus": "received",
+            "Body": f"Hi, are you free on the {n % 28 + 1}th for 12 people?",
+            "FromCountry": "US",
+            "To": numbers[n % len(numbers)],
+            "MessageSid": f"SMbench{n:026d}",
+            "AccountSid": "ACbench0000000000000000000000000000",
+            "From": f"+1650555{n % senders:04d}",
+            "ApiVersion": "2010-04-01",
+        }
+        out.append((urlencode(params), validator.compute_signature(url, params)))
+    return out

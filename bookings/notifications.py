@@ -19,8 +19,12 @@ Messages to a customer about their booking: a transactional outbox.
   than the one the reminder announces (a reschedule: the new start's reminders have keys of
   their own and are due again).
 
-Until the inbox lands, SMS goes to the log (without the number) and e-mail through Django's
-e-mail backend.
+Delivery goes through the inbox (DESIGN.md §4, issue 13 point 7): `bookings.tasks` passes
+`inbox.outbound.notification_deliver` as `deliver` (bookings' domain code does not import the
+inbox), which puts the message in the customer's thread on the station's SMS or e-mail channel,
+where the inbox's sender applies opt-out, consent and quiet hours and sends it exactly once
+(its key is derived from this row's). A station without such a channel keeps the built-in
+path: e-mail through Django's e-mail backend, SMS to the log (without the number).
 """
 
 import hashlib
@@ -28,6 +32,7 @@ import logging
 import re
 import smtplib
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -75,6 +80,13 @@ def max_attempts() -> int:
 def retry_delay(attempts: int) -> int:
     """Seconds before attempt `attempts + 1`, doubling from RETRY_BASE_SECONDS."""
     return min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
+
+
+# Delivery by another app, given by the caller (bookings.tasks passes the inbox's): called with
+# the claimed, rendered row and "sms" or "email"; returns "" when it took the message, the reason
+# when it refuses it (the row is dropped with it), or None when it has no way to send it (the
+# built-in path sends it).
+Deliver = Callable[["Notification", str], str | None]
 
 
 class DeliveryFailed(Exception):
@@ -180,10 +192,13 @@ def _claim(notification_id: int, now: datetime) -> int | None:
     return Notification.objects.filter(pk=notification_id).values_list("attempts", flat=True)[0]
 
 
-def notification_send(*, notification_id: int, now: datetime | None = None) -> str:
-    """Send one queued message, at most by one worker at a time (the claim's lease). Returns
-    the row's status afterwards ("busy" when it is not ours to send now). Raises
-    DeliveryFailed, after recording it, when the provider did not accept the message."""
+def notification_send(
+    *, notification_id: int, now: datetime | None = None, deliver: Deliver | None = None
+) -> str:
+    """Send one queued message, at most by one worker at a time (the claim's lease), by
+    `deliver` when given (the inbox) else by the built-in path. Returns the row's status
+    afterwards ("busy" when it is not ours to send now). Raises DeliveryFailed, after recording
+    it, when the provider (or the inbox) did not take the message."""
     now = now or timezone.now()
     attempt = _claim(notification_id, now)
     if attempt is None:
@@ -204,7 +219,9 @@ def notification_send(*, notification_id: int, now: datetime | None = None) -> s
         row.subject, row.text = reminder_subject(row.booking), reminder_text(row.booking)
         Notification.objects.filter(pk=row.pk).update(subject=row.subject, text=row.text)
     try:
-        _deliver(row, channel)
+        refusal = deliver(row, channel) if deliver is not None else None
+        if refusal is None:
+            _deliver(row, channel)
     except smtplib.SMTPRecipientsRefused:
         reason = "the mail server refused the customer's address"
         _finish(row, status=NotificationStatus.DROPPED, last_error=reason, channel=channel)
@@ -213,6 +230,10 @@ def notification_send(*, notification_id: int, now: datetime | None = None) -> s
         _record_failure(row, attempt, exc)
         # Not chained: the provider's error may name the recipient; the row has it, redacted.
         raise DeliveryFailed(f"notification {row.key}: {type(exc).__name__}") from None
+    if refusal:
+        _finish(row, status=NotificationStatus.DROPPED, last_error=refusal, channel=channel)
+        logger.info("notification %s dropped: %s", row.key, refusal)
+        return NotificationStatus.DROPPED
     _finish(row, status=NotificationStatus.SENT, channel=channel, sent_at=timezone.now())
     return NotificationStatus.SENT
 

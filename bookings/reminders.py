@@ -1,8 +1,9 @@
 """
 Booking reminders: 72 hours and 24 hours before the event, in the station's local time, never
 inside the station's quiet hours, through the customer's consented channel (SMS when opted in,
-else e-mail). Until the inbox lands, SMS goes to the log (without the number) and e-mail through
-Django's e-mail backend.
+else e-mail). Sent through the inbox (bookings.notifications): a message in the customer's
+thread on the station's SMS or e-mail channel, which the inbox holds in quiet hours and never
+sends to a number that texted STOP.
 
 At least once, never twice: a due reminder is queued as a Notification (the outbox in
 bookings.notifications) under the key `reminder-<booking id>-<kind>-<start, ISO UTC>`, so a

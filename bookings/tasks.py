@@ -29,10 +29,17 @@ def send_notification(self, notification_id: int) -> str:
     `sent` recorded after the provider accepted; a row already sent, dropped or held by
     another worker is left alone). Published to the `notifications` queue (always through
     bookings.notifications.enqueue), so a stalled mail relay holds up only messages.
+    Delivery is the inbox's (inbox.outbound.notification_deliver: a message in the customer's
+    thread, sent by the inbox under its rules), or the built-in path for a station without an
+    SMS or e-mail channel.
     A failure is retried with backoff; when eager (tests, development without a broker) the
     sweeper retries it instead of a loop in place."""
+    from inbox.outbound import notification_deliver  # edge code: the inbox delivers
+
     try:
-        return notifications.notification_send(notification_id=notification_id)
+        return notifications.notification_send(
+            notification_id=notification_id, deliver=notification_deliver
+        )
     except notifications.DeliveryFailed as exc:
         if self.request.is_eager:
             return "failed"

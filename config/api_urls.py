@@ -15,6 +15,9 @@ from config.auth import ObtainTokenView
 from config.health import HealthView
 from config.routers import OptionalSlashRouter
 from inbox.api import ContactView, ConversationViewSet, CustomerMergeView
+from inbox.webhooks.meta import meta_webhook
+from inbox.webhooks.ringcentral import ringcentral_webhook
+from inbox.webhooks.twilio import twilio_webhook
 from payments.api import StaffPaymentViewSet
 from payments.webhooks import stripe_webhook
 from stations.api import PublicStationViewSet, StaffStationViewSet
@@ -34,6 +37,11 @@ urlpatterns = [
     re_path(r"^health(?:/)?$", HealthView.as_view(), name="health"),
     re_path(r"^auth/token(?:/)?$", ObtainTokenView.as_view(), name="auth-token"),
     re_path(r"^webhooks/stripe(?:/)?$", stripe_webhook, name="stripe-webhook"),
+    re_path(r"^webhooks/twilio(?:/)?$", twilio_webhook, name="twilio-webhook"),
+    re_path(r"^webhooks/twilio/status(?:/)?$", twilio_webhook, name="twilio-status-webhook"),
+    re_path(r"^webhooks/ringcentral(?:/)?$", ringcentral_webhook, name="ringcentral-webhook"),
+    re_path(r"^webhooks/meta(?:/)?$", meta_webhook, name="meta-webhook"),
+    path("webhooks/email/", include("inbox.webhooks.email")),
     re_path(r"^stations/(?P<slug>[-\w]+)/menu/?$", MenuView.as_view(), name="station-menu"),
     re_path(
         r"^stations/(?P<slug>[-\w]+)/availability/?$",

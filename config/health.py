@@ -6,8 +6,10 @@ The database decides: unreachable means 503 "unhealthy" (take the instance out o
 Cache or broker trouble is "degraded" with 200: bookings still work, background work waits.
 So is background work that is stuck: a worker heartbeat older than
 HEALTH_HEARTBEAT_STALE_SECONDS, a broker queue longer than HEALTH_QUEUE_BACKLOG, or a Stripe
-event waiting to be applied for longer than HEALTH_STRIPE_EVENT_WAIT_SECONDS. `problems` names
-what made the answer "degraded".
+event waiting to be applied for longer than HEALTH_STRIPE_EVENT_WAIT_SECONDS, and a RingCentral
+channel whose webhook subscription RingCentral blacklisted or we could not renew (its inbound SMS
+are not arriving; the problem names the channel and its station, never a credential).
+`problems` names what made the answer "degraded".
 """
 
 import time
@@ -27,6 +29,7 @@ from rest_framework.views import APIView
 from config.celery import app as celery_app
 from config.tasks import HEARTBEAT_KEY
 from config.version import VERSION
+from inbox import subscriptions
 from payments import stripe_client
 from payments.models import EventOutcome, StripeEvent
 
@@ -128,6 +131,23 @@ def stripe_events_waiting_oldest_seconds() -> int | None:
     return max(0, int((timezone.now() - oldest).total_seconds()))
 
 
+def messaging_subscription_problems() -> list[str]:
+    """RingCentral channels whose subscription is blacklisted or failed to renew, in words
+    (inbox.subscriptions.blacklisted_channels; a database that does not answer in time: none)."""
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL statement_timeout = {CHECK_TIMEOUT_SECONDS * 1000}")
+            failing = list(subscriptions.blacklisted_channels()[:20])
+    except DatabaseError:
+        return []
+    return [
+        f"RingCentral subscription {channel.get_subscription_state_display()}: "
+        f"{channel} ({channel.station.slug})"
+        for channel in failing
+    ]
+
+
 def worker_heartbeat_age() -> int | None:
     try:
         beat = cache.get(HEARTBEAT_KEY)
@@ -189,6 +209,8 @@ class HealthView(APIView):
             "version": VERSION,
         }
         body["problems"] = problems(body)
+        if database == "connected":
+            body["problems"] += messaging_subscription_problems()
         if database != "connected":
             body["status"] = "unhealthy"
         elif body["problems"]:

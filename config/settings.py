@@ -410,6 +410,17 @@ OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o")
 OPENAI_FALLBACK_MODEL = env.str("OPENAI_FALLBACK_MODEL", default="gpt-4o-mini")
 # Seconds a model request may take before the client gives up (for the client, when it lands).
 OPENAI_TIMEOUT_SECONDS = _seconds("OPENAI_TIMEOUT_SECONDS", 30, most=600)
+# Tries of one model call before the fallback model (then a person) takes over; the SDK's
+# own retries are off, so every try is audited and counted against the limits.
+OPENAI_MAX_TRIES = _count("OPENAI_MAX_TRIES", 2, most=5)
+# What a million tokens cost, in cents, per model: [input, output]. The monthly budget adds
+# these up; a model not listed here (a self-hosted one) costs AI_PRICES["*"].
+AI_PRICES = env.json(
+    "AI_PRICES",
+    default={"gpt-4o": [250, 1000], "gpt-4o-mini": [15, 60], "*": [0, 0]},
+)
+if not isinstance(AI_PRICES, dict) or "*" not in AI_PRICES:
+    _fail('AI_PRICES must be a JSON object of model: [input, output] cents with a "*" entry.')
 # SMS and messaging.
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")

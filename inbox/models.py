@@ -372,3 +372,110 @@ class CustomerMerge(models.Model):
 
     def __str__(self) -> str:
         return f"customer {self.merged_customer_id} merged into {self.kept_id}"
+
+
+class Level(models.TextChoices):
+    """The escalation ladder (DESIGN.md §7)."""
+
+    L1 = "l1", "L1: auto-reply"
+    L2 = "l2", "L2: draft for approval"
+    L3 = "l3", "L3: a person only"
+
+
+class DraftStatus(models.TextChoices):
+    PROPOSED = "proposed", "waiting for approval"
+    AUTO_SENT = "auto_sent", "sent automatically (L1)"
+    HUMAN = "human", "for a person (no draft)"
+    SENT = "sent", "approved and sent"
+    REJECTED = "rejected", "rejected"
+    SUPERSEDED = "superseded", "superseded (a person answered)"
+
+
+class Draft(models.Model):
+    """What the AI made of one inbound message: its level, intent and confidence with the
+    reasons, and (L1, L2) the proposed reply with its grounding check. One per inbound message
+    (a task run twice makes none anew). The decision, by whom and what was sent, is recorded."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="drafts")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="drafts")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="draft")
+    level = models.CharField(max_length=2, choices=Level.choices)
+    intent = models.CharField(max_length=30, blank=True)
+    confidence = models.PositiveSmallIntegerField(default=0, help_text="percent")
+    reasons = models.JSONField(default=list, help_text="why this level, in words staff read")
+    body = models.TextField(blank=True, help_text="the proposed reply (contact data restored)")
+    grounding = models.JSONField(
+        default=dict, help_text="every price, date, time, phone, e-mail and link checked"
+    )
+    status = models.CharField(max_length=10, choices=DraftStatus.choices)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    edited = models.BooleanField(default=False)
+    reject_reason = models.CharField(max_length=300, blank=True)
+    sent_message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # The approval queue and the monthly L1/L2/L3 shares of a station.
+            models.Index(fields=["station", "created_at"], name="draft_station_month"),
+            models.Index(
+                fields=["station", "status"],
+                condition=Q(status="proposed"),
+                name="draft_waiting",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_level_display()} for message {self.message_id}"
+
+
+class AIOutcome(models.TextChoices):
+    OK = "ok", "ok"
+    INVALID = "invalid", "invalid output (schema)"
+    ERROR = "error", "provider error"
+    TIMEOUT = "timeout", "timed out"
+    RATE_LIMITED = "rate_limited", "station's rate limit reached (no call made)"
+    OVER_BUDGET = "over_budget", "station's monthly budget spent (no call made)"
+
+
+class AIInteraction(models.Model):
+    """The audit trail (DESIGN.md §7): every call to a model, or to the local drafter, with
+    the prompt as it left the process (redacted), what came back, tokens, cost and time. Read
+    only; linked to the draft it served, and through it to the decision and the sent message."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=30)
+    model = models.CharField(max_length=100)
+    prompt = models.TextField(help_text="as sent: redacted, customer text delimited as data")
+    output = models.TextField(blank=True)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost_millicents = models.PositiveBigIntegerField(
+        default=0, help_text="thousandths of a cent (tokens times the price table in settings)"
+    )
+    latency_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=12, choices=AIOutcome.choices)
+    fallback_used = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    draft = models.ForeignKey(
+        Draft, null=True, blank=True, on_delete=models.SET_NULL, related_name="interactions"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "AI interaction"
+        indexes = [
+            # The monthly budget (sum of cost) and the dashboard's figures, per station.
+            models.Index(fields=["station", "created_at"], name="aiinteraction_station_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} with {self.model} ({self.outcome})"

@@ -19,6 +19,7 @@ from config import broker
 from config.exceptions import ApiError
 from inbox import compliance
 from inbox.models import (
+    STATUS_RANK,
     Channel,
     ChannelKind,
     Conversation,
@@ -66,9 +67,11 @@ def message_queue(
     automated: bool = False,
     opt_out_confirmation: bool = False,
     key: str | None = None,
+    refused: str = "",
 ) -> Message:
     """Write one outbound message (queued) and send it after the caller's transaction commits.
-    `key` makes it idempotent: a second call with the same key returns the first message."""
+    `key` makes it idempotent: a second call with the same key returns the first message.
+    `refused` (why compliance forbids it) records it in the thread as not sent, unsent."""
     key = key or f"message-{uuid.uuid4().hex}"
     existing = Message.objects.filter(idempotency_key=key).first()
     if existing is not None:
@@ -88,13 +91,16 @@ def message_queue(
                 body=body,
                 template=template,
                 idempotency_key=key,
-                status=MessageStatus.QUEUED,
+                status=MessageStatus.NOT_SENT if refused else MessageStatus.QUEUED,
+                status_rank=STATUS_RANK[MessageStatus.NOT_SENT] if refused else 0,
+                error=f"not sent: {refused}"[:2000] if refused else "",
                 created_at=now,
             )
     except IntegrityError:
         return Message.objects.get(idempotency_key=key)
-    _thread_sent(conversation, message, human=sender == Sender.USER)
-    transaction.on_commit(lambda: enqueue_send(message.pk))
+    _thread_sent(conversation, message, human=sender == Sender.USER and not refused)
+    if not refused:
+        transaction.on_commit(lambda: enqueue_send(message.pk))
     return message
 
 
@@ -151,16 +157,16 @@ def reply_send(
     body = (body or "").strip()
     if template is not None:
         if template.station_id != conversation.station_id:
-            raise ApiError("No such template.", code="not_found", status=404)
+            raise ApiError("No such template.", code="not_found", status_code=404)
         body = body or template.body
     if not body:
-        raise ApiError("Write the reply first.", code="empty_reply", status=400)
+        raise ApiError("Write the reply first.", code="empty_reply", status_code=400)
     target = reply_channel(conversation, channel)
     if target is None:
         raise ApiError(
             "This station has no channel to answer this customer on.",
             code="no_channel",
-            status=409,
+            status_code=409,
         )
     reason = compliance.send_refusal(
         customer=conversation.customer,
@@ -169,7 +175,7 @@ def reply_send(
         template=template if template is not None and template.kind == "whatsapp" else None,
     )
     if reason:
-        raise ApiError(f"Not sent: {reason}.", code="send_refused", status=409)
+        raise ApiError(f"Not sent: {reason}.", code="send_refused", status_code=409)
     with transaction.atomic():
         return message_queue(
             conversation=conversation,
@@ -180,3 +186,56 @@ def reply_send(
             template=template if template is not None and template.kind == "whatsapp" else None,
             key=key,
         )
+
+
+# --- Booking and payment notifications (DESIGN.md §2: a bookings task hands them over) -------
+
+NOTIFICATION_CHANNEL_KINDS = {
+    "sms": (ChannelKind.SMS_TWILIO, ChannelKind.SMS_RINGCENTRAL),  # Twilio preferred
+    "email": (ChannelKind.EMAIL,),
+}
+
+
+def notification_channel(station_id: int, channel: str) -> Channel | None:
+    """The station's active channel for a notification sent by "sms" or "email", or None."""
+    kinds = NOTIFICATION_CHANNEL_KINDS.get(channel, ())
+    candidates = Channel.objects.filter(station_id=station_id, kind__in=kinds, active=True)
+    by_kind = {c.kind: c for c in candidates.order_by("-created_at")}
+    return next((by_kind[kind] for kind in kinds if kind in by_kind), None)
+
+
+def notification_deliver(notification, channel: str) -> str | None:
+    """Deliver a booking or payment notification (bookings.notifications' outbox row, already
+    rendered) through the inbox: one automated system message in the customer's thread, under
+    the key "notification-<the row's key>" (a retried row finds the same message), on the
+    station's SMS channel (Twilio, else RingCentral) for "sms" or its e-mail channel for
+    "email". The inbox's sender then applies opt-out, consent and quiet hours, as for every
+    message.
+
+    Returns "" when the inbox took it, the reason when compliance refuses it now (the message
+    is recorded in the thread as not sent, and the row is dropped with that reason), or None
+    when the station has no such channel (bookings then sends it by its own path: e-mail
+    through Django's backend, SMS to the log)."""
+    from inbox.services import conversation_for
+
+    booking = notification.booking
+    target = notification_channel(booking.station_id, channel)
+    if target is None:
+        return None
+    customer = booking.customer
+    with transaction.atomic():
+        conversation = conversation_for(customer)
+        reason = compliance.send_refusal(
+            customer=customer, channel=target, conversation_id=conversation.pk, automated=True
+        )
+        message_queue(
+            conversation=conversation,
+            channel=target,
+            body=notification.text,
+            subject=notification.subject if target.kind == ChannelKind.EMAIL else "",
+            sender=Sender.SYSTEM,
+            automated=True,
+            key=f"notification-{notification.key}",
+            refused=reason,
+        )
+    return reason

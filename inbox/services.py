@@ -307,7 +307,7 @@ def conversation_assign(*, conversation: Conversation, assignee, actor) -> Conve
 
     if assignee is not None and not has_role(assignee, conversation.station_id, STAFF_WRITE_ROLES):
         raise ApiError(
-            "That person is not on this station's staff.", code="invalid_assignee", status=400
+            "That person is not on this station's staff.", code="invalid_assignee", status_code=400
         )
     Conversation.objects.filter(pk=conversation.pk).update(assignee=assignee)
     conversation.assignee = assignee
@@ -321,10 +321,12 @@ def conversation_set_status(
     snoozed thread comes back open when the time passes (`conversations_wake`) or the customer
     writes."""
     if status not in ConversationStatus.values:
-        raise ApiError(f"Unknown status {status!r}.", code="invalid_status", status=400)
+        raise ApiError(f"Unknown status {status!r}.", code="invalid_status", status_code=400)
     if status == ConversationStatus.SNOOZED:
         if snoozed_until is None or snoozed_until <= timezone.now():
-            raise ApiError("Snooze until a time in the future.", code="invalid_snooze", status=400)
+            raise ApiError(
+                "Snooze until a time in the future.", code="invalid_snooze", status_code=400
+            )
     else:
         snoozed_until = None
     Conversation.objects.filter(pk=conversation.pk).update(
@@ -346,7 +348,7 @@ def note_add(*, conversation: Conversation, author, body: str) -> Message:
     """A private note: in the thread for staff, never sent, does not answer the customer."""
     body = (body or "").strip()
     if not body:
-        raise ApiError("Write the note first.", code="empty_note", status=400)
+        raise ApiError("Write the note first.", code="empty_note", status_code=400)
     return Message.objects.create(
         conversation=conversation,
         direction=Direction.OUTBOUND,

@@ -150,7 +150,7 @@ class StationAdmin(RotateFeedMixin, StationScopedAdmin):
                 ]
             },
         ),
-        ("Messaging", {"fields": [("quiet_hours_start", "quiet_hours_end")]}),
+        ("Messaging", {"fields": [("quiet_hours_start", "quiet_hours_end"), "sms_help_text"]}),
         ("Payments", {"fields": ["manager_refund_limit_cents", "auto_charge_balance_days"]}),
         (
             "AI",
@@ -159,6 +159,8 @@ class StationAdmin(RotateFeedMixin, StationScopedAdmin):
                     "ai_monthly_budget_cents",
                     "ai_rate_limit_per_minute",
                     "ai_auto_reply_level",
+                    "ai_l1_intents",
+                    "ai_confidence_threshold",
                 ]
             },
         ),

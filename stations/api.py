@@ -149,11 +149,14 @@ class StaffStationSerializer(PublicStationSerializer):
             "free_reschedule_notice_hours",
             "quiet_hours_start",
             "quiet_hours_end",
+            "sms_help_text",
             "manager_refund_limit_cents",
             "auto_charge_balance_days",
             "ai_monthly_budget_cents",
             "ai_rate_limit_per_minute",
             "ai_auto_reply_level",
+            "ai_l1_intents",
+            "ai_confidence_threshold",
         ]
         read_only_fields = ["slug"]
 

@@ -38,6 +38,26 @@ class Role(models.TextChoices):
     CHEF = "chef", "Chef"
 
 
+class L1Intent(models.TextChoices):
+    """What a station may let L1 answer without a person: questions answered from station
+    data. Complaints, refunds, allergies, legal matters, threats and changes to a booking are
+    never on this list (they are L3, inbox.ai.intents)."""
+
+    PRICE = "price", "prices"
+    MENU = "menu", "menu"
+    INCLUDED = "included", "what's included"
+    SERVICE_AREA = "service_area", "service area"
+    AVAILABILITY = "availability", "availability on a date"
+    DEPOSIT_POLICY = "deposit_policy", "deposit policy"
+    CANCELLATION_POLICY = "cancellation_policy", "cancellation policy"
+
+
+def default_l1_intents() -> list[str]:
+    """The intents L1 may answer by default (DESIGN.md §7): prices, menu, what's included,
+    service area, availability."""
+    return ["price", "menu", "included", "service_area", "availability"]
+
+
 class AutoReplyLevel(models.TextChoices):
     NONE = "none", "Never auto-send (every reply approved by a person)"
     L1 = "l1", "L1: auto-send allow-listed answers at high confidence"
@@ -129,6 +149,18 @@ class Station(models.Model):
     ai_rate_limit_per_minute = models.PositiveSmallIntegerField(default=50)
     ai_auto_reply_level = models.CharField(
         max_length=8, choices=AutoReplyLevel.choices, default=AutoReplyLevel.NONE
+    )
+    ai_l1_intents = ArrayField(
+        models.CharField(max_length=30, choices=L1Intent.choices),
+        default=default_l1_intents,
+        blank=True,
+        help_text="What L1 may answer on its own (comma-separated): price, menu, included, "
+        "service_area, availability (the default), deposit_policy, cancellation_policy.",
+    )
+    ai_confidence_threshold = models.PositiveSmallIntegerField(
+        default=85,
+        validators=[MaxValueValidator(100)],
+        help_text="L1 sends only when the classification is at least this sure (percent).",
     )
 
     calendar_token = models.CharField(

@@ -43,6 +43,8 @@ from bookings import services as booking_services
 from bookings.models import Booking
 from bookings.notifications import notify_customer
 from conftest import PASSWORD
+from inbox import services as inbox_services
+from inbox.models import Channel, MessageTemplate
 from payments import refunds
 from payments.models import Payment, Refund, StripeEvent
 from stations import services as station_services
@@ -79,6 +81,9 @@ CORE_MODELS = {
     "stations.chef",
     "stations.timeoff",
     "stations.membership",
+    "inbox.conversation",
+    "inbox.channel",
+    "inbox.messagetemplate",
 }
 # Characters `str.isdigit()` accepts and `int()` refuses (a superscript two) or reads as a digit
 # nobody typed (an Arabic-Indic one): a check with isdigit() alone lets them through.
@@ -175,6 +180,7 @@ def crawl_world(san_jose, sacramento, sj_chef, sac_chef, sac_agent, sj_agent):
             invited_by=None,
         )
         CustomerFactory(station=station, name="O'Brien & Söhne", phone="+19165550111")
+        crawl_inbox(station, number="+14085550142" if station.slug == "san-jose" else None)
         assert cancelled.status == "cancelled"
     api_token_issue(user=sj_agent)
     api_token_issue(user=sac_agent)
@@ -183,6 +189,28 @@ def crawl_world(san_jose, sacramento, sj_chef, sac_chef, sac_agent, sj_agent):
     per_station = Booking.objects.values("station").annotate(n=Count("pk"))
     assert sorted(row["n"] for row in per_station) == [4, 4]
     return {"san-jose": san_jose, "sacramento": sacramento}
+
+
+def crawl_inbox(station, *, number: str | None) -> None:
+    """A channel (and a blacklisted RingCentral one), a canned reply, and a thread with an
+    inbound message, a note, at each station."""
+    prefix = "+1408555" if station.slug == "san-jose" else "+1916555"
+    sms = Channel.objects.create(station=station, kind="sms_twilio", address=f"{prefix}0100")
+    Channel.objects.create(
+        station=station,
+        kind="sms_ringcentral",
+        address=f"{prefix}0101",
+        subscription_state="Blacklisted",
+        subscription_error="blacklisted after failed deliveries",
+    )
+    MessageTemplate.objects.create(station=station, kind="canned", name="Thanks", body="Thanks!")
+    message = inbox_services.inbound_receive(
+        channel=sms,
+        sender=inbox_services.SenderInfo(external_id=number or f"{prefix}0177", name="Zoë"),
+        provider_message_id=f"SMcrawl{station.slug}",
+        body="Is June 6 free?",
+    )
+    inbox_services.note_add(conversation=message.conversation, author=None, body="call back")
 
 
 # --- The crawler -------------------------------------------------------------------------------

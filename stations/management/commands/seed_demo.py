@@ -9,14 +9,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from bookings import demo as bookings_demo
+from inbox import demo as inbox_demo
 from payments import demo as payments_demo
 from stations import demo
 
 
 class Command(BaseCommand):
     help = (
-        "Create or refresh the demo stations, users, chefs and price lists, and demo bookings "
-        "with their payments."
+        "Create or refresh the demo stations, users, chefs and price lists, demo bookings "
+        "with their payments, and the inbox's channels and conversations."
     )
 
     def add_arguments(self, parser):
@@ -33,7 +34,12 @@ class Command(BaseCommand):
             )
         if not password.strip():
             raise CommandError("--password must not be blank: the demo users log in with it.")
-        for step, builder in [*demo.STEPS, *bookings_demo.STEPS, *payments_demo.STEPS]:
+        for step, builder in [
+            *demo.STEPS,
+            *bookings_demo.STEPS,
+            *payments_demo.STEPS,
+            *inbox_demo.STEPS,
+        ]:
             self.stdout.write(f"  {step}...", ending="")
             self.stdout.flush()
             with transaction.atomic():
