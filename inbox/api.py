@@ -62,12 +62,19 @@ RECENT_BOOKINGS = 10
 
 
 class InboxAccess(permissions.BasePermission):
-    """The inbox is for a station's agents, managers and owners (and superusers)."""
+    """The inbox is for a station's agents, managers and owners (and superusers). Anyone else
+    is refused (403), except that a conversation named in the URL is simply not found (404),
+    as another station's objects are everywhere in the staff API."""
 
     message = "The inbox is for a station's agents, managers and owners."
 
     def has_permission(self, request, view) -> bool:
-        return tenancy.has_any_role(request.user, tenancy.STAFF_WRITE_ROLES)
+        if tenancy.has_any_role(request.user, tenancy.STAFF_WRITE_ROLES):
+            return True
+        lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", None)
+        if lookup and lookup in getattr(view, "kwargs", {}) and tenancy.has_any_role(request.user):
+            view.get_object()  # scoped to the inbox's roles: not found
+        return False
 
 
 # --- The list ------------------------------------------------------------------------------------
@@ -307,8 +314,8 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
         return self._answer(conversation)
 
     @extend_schema(request=None, responses=s.ConversationSerializer)
-    @action(detail=True, methods=["post"])
-    def read(self, request, pk=None):
+    @action(detail=True, methods=["post"], url_path="read")
+    def mark_read(self, request, pk=None):
         """Mark the conversation read."""
         conversation = self.get_object()
         services.conversation_mark_read(conversation=conversation)
