@@ -509,7 +509,8 @@ def test_a_messenger_delivery_receipt_marks_ours_delivered_never_back(messenger,
     receipt = copy.deepcopy(MESSENGER_INBOUND)
     event = receipt["entry"][0]["messaging"][0]
     del event["message"]
-    event["sender"], event["recipient"] = event["recipient"], event["sender"]
+    # Meta's documented message_deliveries event: sender is the person (PSID), recipient the
+    # page, as for a message.
     event["delivery"] = {"mids": ["m_ours"], "watermark": 1764093600000}
     assert post(receipt).status_code == 200
     ours.refresh_from_db()

@@ -219,12 +219,13 @@ def _messaging(entry: dict, kind: str) -> list[Incoming | StatusUpdate]:
                 )
             )
         elif delivery is not None:
-            # A delivery receipt: the page (sender) delivered our messages to the person.
+            # A delivery receipt (message_deliveries): as for a message, sender is the person
+            # (PSID) and recipient our page; the mids are our messages they received.
             for mid in optional(delivery, "mids", list, []):
                 found.append(
                     StatusUpdate(
                         kind=kind,
-                        address=sender,
+                        address=recipient,
                         message_id=provider_id(mid, "delivery.mids[]"),
                         status=MessageStatus.DELIVERED,
                         error="",
