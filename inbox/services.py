@@ -156,6 +156,8 @@ def inbound_receive(
     """Store one inbound message in its customer's thread, once. Returns the new message, or
     None when this channel already has that provider message (a retry: nothing changes)."""
     received_at = received_at or timezone.now()
+    # PostgreSQL text holds no NUL character: whatever a webhook let through is stored without.
+    body, subject = _text(body), _text(subject)
     if Message.objects.filter(channel=channel, provider_message_id=provider_message_id).exists():
         return None
     identity = identity_resolve(station=channel.station, kind=channel.identity_kind, sender=sender)
@@ -210,6 +212,10 @@ def _thread_received(conversation: Conversation, message: Message) -> None:
         ),
         waiting_since=Coalesce("waiting_since", at),
     )
+
+
+def _text(value: str | None) -> str:
+    return (value or "").replace("\x00", "")
 
 
 def _preview(text: str):
@@ -286,6 +292,7 @@ def status_apply(
     if our_message_id is not None:
         target |= Q(pk=our_message_id, channel=channel, provider_message_id="")
     fields = {"status": status, "status_rank": rank, "status_at": at}
+    error = _text(error)
     if error:
         fields["error"] = error[:2000]
     if provider_message_id:

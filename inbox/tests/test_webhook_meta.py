@@ -587,3 +587,48 @@ def test_signed_junk_is_never_a_500(whatsapp, messenger, post, payload, obj):
     assert response.status_code in (200, 400)
     if response.status_code == 400:
         assert Message.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "image", "image": {"id": "1", "caption": "our\x00party"}},
+        {"type": "document", "document": {"id": "1", "filename": "menu\x00.pdf"}},
+        {"type": "button", "button": {"text": "Yes\x00please", "payload": "y"}},
+        {
+            "type": "interactive",
+            "interactive": {"type": "button_reply", "button_reply": {"id": "1", "title": "A\x00"}},
+        },
+        {"type": "reaction", "reaction": {"message_id": "wamid.x", "emoji": "\x00"}},
+    ],
+)
+def test_a_nul_in_a_non_text_whatsapp_message_is_dropped_not_a_500(whatsapp, post, message):
+    payload = copy.deepcopy(WHATSAPP_INBOUND)
+    original = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    payload["entry"][0]["changes"][0]["value"]["messages"][0] = {
+        **{k: original[k] for k in ("from", "id", "timestamp")},
+        **message,
+    }
+    assert post(payload).status_code == 200
+    assert "\x00" not in Message.objects.get().body
+
+
+def test_a_nul_in_a_whatsapp_status_error_code_is_dropped_not_a_500(whatsapp, post, san_jose):
+    customer = CustomerFactory(station=san_jose)
+    ours = Message.objects.create(
+        conversation=conversation_for(customer),
+        channel=whatsapp,
+        direction=Direction.OUTBOUND,
+        sender=Sender.USER,
+        body="Hi",
+        provider_message_id="wamid.ours",
+        status=MessageStatus.SENT,
+        status_rank=2,
+        created_at=timezone.now(),
+    )
+    payload = copy.deepcopy(WHATSAPP_STATUS)
+    status = payload["entry"][0]["changes"][0]["value"]["statuses"][0]
+    status.update(id="wamid.ours", status="failed", errors=[{"code": "131\x00026"}])
+    assert post(payload).status_code == 200
+    ours.refresh_from_db()
+    assert (ours.status, ours.error) == (MessageStatus.FAILED, "WhatsApp error 131026")
