@@ -99,14 +99,16 @@ def identity_resolve(*, station: Station, kind: str, sender: SenderInfo) -> Cont
         return existing
     phone, email = _identity_contact(kind, sender)
     name = (sender.name or "").strip()[:120] or _placeholder_name(kind, sender)
-    if phone or email:
-        customer = customer_upsert(
-            station=station, name=name, email=email, phone=phone, update_existing=False
-        )
-    else:
-        customer = Customer.objects.create(station=station, name=name)
     try:
+        # The customer is made in the identity's savepoint: a concurrent first message that
+        # loses the race on the identity leaves no customer of its own behind.
         with transaction.atomic():
+            if phone or email:
+                customer = customer_upsert(
+                    station=station, name=name, email=email, phone=phone, update_existing=False
+                )
+            else:
+                customer = Customer.objects.create(station=station, name=name)
             return ContactIdentity.objects.create(
                 station=station,
                 customer=customer,
