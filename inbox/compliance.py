@@ -19,6 +19,7 @@ What may be sent, to whom, and when (the inbox's compliance rules, in one place)
 import re
 from datetime import UTC, datetime, timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from bookings.models import Customer
@@ -144,10 +145,13 @@ def identity_for(customer: Customer, channel: Channel) -> ContactIdentity | None
 
 
 def is_opted_out(customer: Customer) -> bool:
-    """True when any of the customer's numbers texted STOP (and not START since)."""
-    return ContactIdentity.objects.filter(
-        customer=customer, kind=IdentityKind.SMS, opted_out=True
-    ).exists()
+    """True when any of the customer's numbers texted STOP (and not START since), or their
+    phone number did: the opt-out belongs to the number, also when it was another customer's
+    of the station when it texted STOP."""
+    numbers = Q(customer=customer)
+    if customer.phone:
+        numbers |= Q(station_id=customer.station_id, external_id=customer.phone)
+    return ContactIdentity.objects.filter(numbers, kind=IdentityKind.SMS, opted_out=True).exists()
 
 
 def last_inbound_on(conversation_id: int, kind: str) -> datetime | None:
