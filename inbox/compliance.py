@@ -113,7 +113,8 @@ def keyword_reply_text(*, keyword: str, message: Message) -> str | None:
 
 
 def keyword_reply(*, message: Message) -> Message | None:
-    """Queue the confirmation of a keyword message (once: its key is the inbound message's)."""
+    """Queue the confirmation of a keyword message, once: STOP and START once per change of
+    the number's state, HELP once per message."""
     from inbox import outbound
 
     keyword = keyword_of(message.body)
@@ -122,6 +123,16 @@ def keyword_reply(*, message: Message) -> Message | None:
     text = keyword_reply_text(keyword=keyword, message=message)
     if text is None:
         return None
+    identity = message.identity
+    if keyword == "stop":
+        # One confirmation per opt-out, not per message: two STOPs stamped the same instant
+        # (a provider's clock, to the millisecond or second) both look like the one that
+        # changed the state.
+        key = f"keyword-stop-{identity.pk}-{identity.opted_out_at.isoformat()}"
+    elif keyword == "start":
+        key = f"keyword-start-{identity.pk}-{identity.opted_in_at.isoformat()}"
+    else:
+        key = f"keyword-reply-{message.pk}"
     return outbound.message_queue(
         conversation=message.conversation,
         channel=message.channel,
@@ -129,7 +140,7 @@ def keyword_reply(*, message: Message) -> Message | None:
         sender="system",
         automated=False,  # an answer the customer just asked for: not held for quiet hours
         opt_out_confirmation=keyword == "stop",
-        key=f"keyword-reply-{message.pk}",
+        key=key,
     )
 
 

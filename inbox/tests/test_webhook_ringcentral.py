@@ -268,3 +268,22 @@ def test_verified_junk_is_never_a_500(channel, post, payload, sms_event):
     assert response.status_code in (200, 400)
     if response.status_code == 400:
         assert Message.objects.count() == before
+
+
+def test_stop_by_ringcentral_opts_the_number_out_with_one_confirmation(channel, post):
+    from inbox.models import ContactIdentity
+
+    stop = copy.deepcopy(INSTANT_SMS)
+    stop["body"]["subject"] = " stop "
+    assert post(stop).status_code == 200
+    assert post(stop).status_code == 200  # RingCentral's retry of the same message
+    again = copy.deepcopy(stop)
+    again["body"]["id"] = "1234567891"  # and a second STOP
+    assert post(again).status_code == 200
+
+    identity = ContactIdentity.objects.get(external_id="+14085557777")
+    assert identity.opted_out
+    assert not identity.customer.sms_opt_in
+    confirmations = Message.objects.filter(direction=Direction.OUTBOUND, opt_out_confirmation=True)
+    assert confirmations.count() == 1
+    assert confirmations.get().channel == channel
