@@ -274,5 +274,9 @@ def quiet_until(station: Station, now: datetime) -> datetime | None:
     day = local.date() if t < end else local.date() + timedelta(days=1)
     wake = datetime.combine(day, end).replace(tzinfo=zone)
     # A wall time that does not exist (spring forward) is read by zoneinfo as the instant
-    # after the gap; through UTC it becomes a real instant.
+    # after the gap; through UTC it becomes a real instant. A wall time that happens twice
+    # (fall back) is its first instance, unless that one has passed: inside the repeated hour
+    # the quiet hours end at its second instance.
+    if wake.astimezone(UTC) <= now:
+        wake = wake.replace(fold=1)
     return wake.astimezone(UTC)
