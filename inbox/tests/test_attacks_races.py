@@ -96,3 +96,44 @@ def test_two_deliveries_of_a_new_senders_first_message_make_one_customer(
     assert Conversation.objects.filter(station=san_jose).count() == 1
     # The losing delivery made no customer of its own (no stray "New contact" at the station).
     assert Customer.objects.count() == customers_before + 1
+
+
+def test_two_deliveries_of_one_stop_at_the_same_moment_opt_out_once_with_one_confirmation(
+    live_server, san_jose, settings
+):
+    import base64
+    from urllib.parse import urlencode
+
+    token = "twilio-auth-token-race"
+    settings.TWILIO_AUTH_TOKEN = token
+    settings.PUBLIC_BASE_URL = live_server.url
+    channel = Channel.objects.create(
+        station=san_jose, kind=ChannelKind.SMS_TWILIO, address="+14085550100"
+    )
+    params = {
+        "MessageSid": "SM0123456789abcdef0123456789race1",
+        "From": "+14085557799",
+        "To": "+14085550100",
+        "Body": "STOP",
+        "SmsStatus": "received",
+    }
+    url = f"{live_server.url}/api/v1/webhooks/twilio"
+    signed = url + "".join(f"{name}{params[name]}" for name in sorted(params))
+    signature = base64.b64encode(
+        hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()
+    ).decode()
+
+    # Both pass the "stored already?" check and meet at the message's INSERT.
+    answers = _post_twice_meeting_at(
+        "inbox_message",
+        url,
+        urlencode(params).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
+
+    assert answers == [200, 200]
+    inbound = Message.objects.filter(channel=channel, direction="in")
+    assert inbound.count() == 1
+    identity = ContactIdentity.objects.get(station=san_jose, external_id="+14085557799")
+    assert identity.opted_out
+    assert Message.objects.filter(opt_out_confirmation=True).count() == 1
