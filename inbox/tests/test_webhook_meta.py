@@ -632,3 +632,27 @@ def test_a_nul_in_a_whatsapp_status_error_code_is_dropped_not_a_500(whatsapp, po
     assert post(payload).status_code == 200
     ours.refresh_from_db()
     assert (ours.status, ours.error) == (MessageStatus.FAILED, "WhatsApp error 131026")
+
+
+def test_a_post_signed_by_one_stations_app_stores_nothing_for_another_stations_channel(
+    whatsapp, post, sacramento
+):
+    """San Jose's own app secret signs a batch that also names Sacramento's phone-number id
+    (whose channel uses the environment's app): only San Jose's message is stored; and the
+    environment's signature does not reach San Jose's channel."""
+    credentials.channel_set_credentials(channel=whatsapp, values={"app_secret": "sj-own-secret"})
+    theirs = Channel.objects.create(
+        station=sacramento, kind=ChannelKind.WHATSAPP, address="100000000000009"
+    )
+    payload = copy.deepcopy(WHATSAPP_INBOUND)
+    other = copy.deepcopy(payload["entry"][0])
+    value = other["changes"][0]["value"]
+    value["metadata"]["phone_number_id"] = "100000000000009"
+    value["messages"][0]["id"] = "wamid.for-sacramento"
+    payload["entry"].append(other)
+
+    assert post(payload, secret="sj-own-secret").json()["handled"] == 1
+    assert list(Message.objects.values_list("channel", flat=True)) == [whatsapp.pk]
+    assert post(payload).json()["handled"] == 1  # the environment's app: Sacramento's only
+    assert Message.objects.filter(channel=theirs).count() == 1
+    assert Message.objects.filter(channel=whatsapp).count() == 1
