@@ -19,6 +19,7 @@ What may be sent, to whom, and when (the inbox's compliance rules, in one place)
 import re
 from datetime import UTC, datetime, timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from bookings.models import Customer
@@ -112,7 +113,8 @@ def keyword_reply_text(*, keyword: str, message: Message) -> str | None:
 
 
 def keyword_reply(*, message: Message) -> Message | None:
-    """Queue the confirmation of a keyword message (once: its key is the inbound message's)."""
+    """Queue the confirmation of a keyword message, once: STOP and START once per change of
+    the number's state, HELP once per message."""
     from inbox import outbound
 
     keyword = keyword_of(message.body)
@@ -121,6 +123,16 @@ def keyword_reply(*, message: Message) -> Message | None:
     text = keyword_reply_text(keyword=keyword, message=message)
     if text is None:
         return None
+    identity = message.identity
+    if keyword == "stop":
+        # One confirmation per opt-out, not per message: two STOPs stamped the same instant
+        # (a provider's clock, to the millisecond or second) both look like the one that
+        # changed the state.
+        key = f"keyword-stop-{identity.pk}-{identity.opted_out_at.isoformat()}"
+    elif keyword == "start":
+        key = f"keyword-start-{identity.pk}-{identity.opted_in_at.isoformat()}"
+    else:
+        key = f"keyword-reply-{message.pk}"
     return outbound.message_queue(
         conversation=message.conversation,
         channel=message.channel,
@@ -128,7 +140,7 @@ def keyword_reply(*, message: Message) -> Message | None:
         sender="system",
         automated=False,  # an answer the customer just asked for: not held for quiet hours
         opt_out_confirmation=keyword == "stop",
-        key=f"keyword-reply-{message.pk}",
+        key=key,
     )
 
 
@@ -144,10 +156,13 @@ def identity_for(customer: Customer, channel: Channel) -> ContactIdentity | None
 
 
 def is_opted_out(customer: Customer) -> bool:
-    """True when any of the customer's numbers texted STOP (and not START since)."""
-    return ContactIdentity.objects.filter(
-        customer=customer, kind=IdentityKind.SMS, opted_out=True
-    ).exists()
+    """True when any of the customer's numbers texted STOP (and not START since), or their
+    phone number did: the opt-out belongs to the number, also when it was another customer's
+    of the station when it texted STOP."""
+    numbers = Q(customer=customer)
+    if customer.phone:
+        numbers |= Q(station_id=customer.station_id, external_id=customer.phone)
+    return ContactIdentity.objects.filter(numbers, kind=IdentityKind.SMS, opted_out=True).exists()
 
 
 def last_inbound_on(conversation_id: int, kind: str) -> datetime | None:
@@ -259,5 +274,9 @@ def quiet_until(station: Station, now: datetime) -> datetime | None:
     day = local.date() if t < end else local.date() + timedelta(days=1)
     wake = datetime.combine(day, end).replace(tzinfo=zone)
     # A wall time that does not exist (spring forward) is read by zoneinfo as the instant
-    # after the gap; through UTC it becomes a real instant.
+    # after the gap; through UTC it becomes a real instant. A wall time that happens twice
+    # (fall back) is its first instance, unless that one has passed: inside the repeated hour
+    # the quiet hours end at its second instance.
+    if wake.astimezone(UTC) <= now:
+        wake = wake.replace(fold=1)
     return wake.astimezone(UTC)

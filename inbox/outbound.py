@@ -155,6 +155,8 @@ def reply_send(
     """A staff reply: refused at once, with the reason, when compliance forbids it (409
     `send_refused`), else queued on the chosen or the customer's last channel."""
     body = (body or "").strip()
+    if channel is not None and channel.station_id != conversation.station_id:
+        raise ApiError("No such channel.", code="not_found", status_code=404)
     if template is not None:
         if template.station_id != conversation.station_id:
             raise ApiError("No such template.", code="not_found", status_code=404)

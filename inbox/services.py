@@ -99,14 +99,16 @@ def identity_resolve(*, station: Station, kind: str, sender: SenderInfo) -> Cont
         return existing
     phone, email = _identity_contact(kind, sender)
     name = (sender.name or "").strip()[:120] or _placeholder_name(kind, sender)
-    if phone or email:
-        customer = customer_upsert(
-            station=station, name=name, email=email, phone=phone, update_existing=False
-        )
-    else:
-        customer = Customer.objects.create(station=station, name=name)
     try:
+        # The customer is made in the identity's savepoint: a concurrent first message that
+        # loses the race on the identity leaves no customer of its own behind.
         with transaction.atomic():
+            if phone or email:
+                customer = customer_upsert(
+                    station=station, name=name, email=email, phone=phone, update_existing=False
+                )
+            else:
+                customer = Customer.objects.create(station=station, name=name)
             return ContactIdentity.objects.create(
                 station=station,
                 customer=customer,
@@ -156,6 +158,8 @@ def inbound_receive(
     """Store one inbound message in its customer's thread, once. Returns the new message, or
     None when this channel already has that provider message (a retry: nothing changes)."""
     received_at = received_at or timezone.now()
+    # PostgreSQL text holds no NUL character: whatever a webhook let through is stored without.
+    body, subject = _text(body), _text(subject)
     if Message.objects.filter(channel=channel, provider_message_id=provider_message_id).exists():
         return None
     identity = identity_resolve(station=channel.station, kind=channel.identity_kind, sender=sender)
@@ -210,6 +214,10 @@ def _thread_received(conversation: Conversation, message: Message) -> None:
         ),
         waiting_since=Coalesce("waiting_since", at),
     )
+
+
+def _text(value: str | None) -> str:
+    return (value or "").replace("\x00", "")
 
 
 def _preview(text: str):
@@ -286,6 +294,7 @@ def status_apply(
     if our_message_id is not None:
         target |= Q(pk=our_message_id, channel=channel, provider_message_id="")
     fields = {"status": status, "status_rank": rank, "status_at": at}
+    error = _text(error)
     if error:
         fields["error"] = error[:2000]
     if provider_message_id:

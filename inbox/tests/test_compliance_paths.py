@@ -173,6 +173,30 @@ def test_the_stop_confirmation_is_sent_exactly_once(fake_providers, sms, custome
     assert len(bodies(fake_providers)) == 1
 
 
+def test_a_number_that_texted_stop_gets_nothing_as_another_customers_number(
+    fake_providers, sms, customer, san_jose, run
+):
+    """The opt-out belongs to the number: when the number that texted STOP later becomes
+    another customer's (Kim gave a new one; staff typed the old one in for a family member),
+    nothing automated or typed by staff reaches it."""
+    text_in(sms, "STOP", "SM-in-1", T0, run)
+    assert len(bodies(fake_providers)) == 1  # the confirmation
+    Customer.objects.filter(pk=customer.pk).update(phone="+14085550143")
+    other = CustomerFactory(station=san_jose, phone=NUMBER, sms_opt_in=True, name="Lee Kim")
+
+    later = T0 + timedelta(hours=1)
+    message = ai_reply(other, sms, "Your party is on Friday", "ai-other", run, later)
+    message.refresh_from_db()
+    assert message.status == "not_sent"
+    assert "texted STOP" in message.error
+    with pytest.raises(ApiError) as refusal:
+        outbound.reply_send(
+            conversation=services.conversation_for(other), author=None, body="Hi", channel=sms
+        )
+    assert refusal.value.error_code == "send_refused"
+    assert len(bodies(fake_providers)) == 1  # nothing reached the opted-out number
+
+
 # --- WhatsApp ------------------------------------------------------------------------------------
 
 

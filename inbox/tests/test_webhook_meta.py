@@ -509,7 +509,8 @@ def test_a_messenger_delivery_receipt_marks_ours_delivered_never_back(messenger,
     receipt = copy.deepcopy(MESSENGER_INBOUND)
     event = receipt["entry"][0]["messaging"][0]
     del event["message"]
-    event["sender"], event["recipient"] = event["recipient"], event["sender"]
+    # Meta's documented message_deliveries event: sender is the person (PSID), recipient the
+    # page, as for a message.
     event["delivery"] = {"mids": ["m_ours"], "watermark": 1764093600000}
     assert post(receipt).status_code == 200
     ours.refresh_from_db()
@@ -586,3 +587,72 @@ def test_signed_junk_is_never_a_500(whatsapp, messenger, post, payload, obj):
     assert response.status_code in (200, 400)
     if response.status_code == 400:
         assert Message.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "image", "image": {"id": "1", "caption": "our\x00party"}},
+        {"type": "document", "document": {"id": "1", "filename": "menu\x00.pdf"}},
+        {"type": "button", "button": {"text": "Yes\x00please", "payload": "y"}},
+        {
+            "type": "interactive",
+            "interactive": {"type": "button_reply", "button_reply": {"id": "1", "title": "A\x00"}},
+        },
+        {"type": "reaction", "reaction": {"message_id": "wamid.x", "emoji": "\x00"}},
+    ],
+)
+def test_a_nul_in_a_non_text_whatsapp_message_is_dropped_not_a_500(whatsapp, post, message):
+    payload = copy.deepcopy(WHATSAPP_INBOUND)
+    original = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    payload["entry"][0]["changes"][0]["value"]["messages"][0] = {
+        **{k: original[k] for k in ("from", "id", "timestamp")},
+        **message,
+    }
+    assert post(payload).status_code == 200
+    assert "\x00" not in Message.objects.get().body
+
+
+def test_a_nul_in_a_whatsapp_status_error_code_is_dropped_not_a_500(whatsapp, post, san_jose):
+    customer = CustomerFactory(station=san_jose)
+    ours = Message.objects.create(
+        conversation=conversation_for(customer),
+        channel=whatsapp,
+        direction=Direction.OUTBOUND,
+        sender=Sender.USER,
+        body="Hi",
+        provider_message_id="wamid.ours",
+        status=MessageStatus.SENT,
+        status_rank=2,
+        created_at=timezone.now(),
+    )
+    payload = copy.deepcopy(WHATSAPP_STATUS)
+    status = payload["entry"][0]["changes"][0]["value"]["statuses"][0]
+    status.update(id="wamid.ours", status="failed", errors=[{"code": "131\x00026"}])
+    assert post(payload).status_code == 200
+    ours.refresh_from_db()
+    assert (ours.status, ours.error) == (MessageStatus.FAILED, "WhatsApp error 131026")
+
+
+def test_a_post_signed_by_one_stations_app_stores_nothing_for_another_stations_channel(
+    whatsapp, post, sacramento
+):
+    """San Jose's own app secret signs a batch that also names Sacramento's phone-number id
+    (whose channel uses the environment's app): only San Jose's message is stored; and the
+    environment's signature does not reach San Jose's channel."""
+    credentials.channel_set_credentials(channel=whatsapp, values={"app_secret": "sj-own-secret"})
+    theirs = Channel.objects.create(
+        station=sacramento, kind=ChannelKind.WHATSAPP, address="100000000000009"
+    )
+    payload = copy.deepcopy(WHATSAPP_INBOUND)
+    other = copy.deepcopy(payload["entry"][0])
+    value = other["changes"][0]["value"]
+    value["metadata"]["phone_number_id"] = "100000000000009"
+    value["messages"][0]["id"] = "wamid.for-sacramento"
+    payload["entry"].append(other)
+
+    assert post(payload, secret="sj-own-secret").json()["handled"] == 1
+    assert list(Message.objects.values_list("channel", flat=True)) == [whatsapp.pk]
+    assert post(payload).json()["handled"] == 1  # the environment's app: Sacramento's only
+    assert Message.objects.filter(channel=theirs).count() == 1
+    assert Message.objects.filter(channel=whatsapp).count() == 1

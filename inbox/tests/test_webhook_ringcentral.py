@@ -268,3 +268,64 @@ def test_verified_junk_is_never_a_500(channel, post, payload, sms_event):
     assert response.status_code in (200, 400)
     if response.status_code == 400:
         assert Message.objects.count() == before
+
+
+def test_stop_by_ringcentral_opts_the_number_out_with_one_confirmation(channel, post):
+    from inbox.models import ContactIdentity
+
+    stop = copy.deepcopy(INSTANT_SMS)
+    stop["body"]["subject"] = " stop "
+    assert post(stop).status_code == 200
+    assert post(stop).status_code == 200  # RingCentral's retry of the same message
+    again = copy.deepcopy(stop)
+    again["body"]["id"] = "1234567891"  # and a second STOP
+    assert post(again).status_code == 200
+
+    identity = ContactIdentity.objects.get(external_id="+14085557777")
+    assert identity.opted_out
+    assert not identity.customer.sms_opt_in
+    confirmations = Message.objects.filter(direction=Direction.OUTBOUND, opt_out_confirmation=True)
+    assert confirmations.count() == 1
+    assert confirmations.get().channel == channel
+
+
+def test_an_sms_delivered_by_another_stations_subscription_is_stored_for_its_numbers_station(
+    channel, post, sacramento
+):
+    """Stations sharing the environment's RingCentral app subscribe to the same extension, so
+    each SMS comes once per subscription: it belongs to the station of the number it was sent
+    to, never to the station whose subscription happened to deliver it."""
+    Channel.objects.filter(pk=channel.pk).update(subscription_id="sub-san-jose")
+    theirs = Channel.objects.create(
+        station=sacramento,
+        kind=ChannelKind.SMS_RINGCENTRAL,
+        address="+19165550101",
+        subscription_id="sub-sacramento",
+    )
+    for subscription in ("sub-sacramento", "sub-san-jose"):
+        payload = copy.deepcopy(INSTANT_SMS)  # to San Jose's +14085550101
+        payload["subscriptionId"] = subscription
+        assert post(payload).status_code == 200
+
+    assert Message.objects.filter(channel=theirs).count() == 0
+    assert Message.objects.filter(channel=channel).count() == 1
+
+
+def test_a_subscription_of_another_app_does_not_store_for_a_channel_it_cannot_verify(
+    channel, post, sacramento
+):
+    """Sacramento's channel has its own app and token; a notification verified by its token
+    about San Jose's number (whose token is the environment's) stores nothing."""
+    theirs = Channel.objects.create(
+        station=sacramento,
+        kind=ChannelKind.SMS_RINGCENTRAL,
+        address="+19165550101",
+        subscription_id="sub-sacramento",
+    )
+    credentials.channel_set_credentials(channel=theirs, values={"verification_token": "sac-own"})
+    payload = copy.deepcopy(INSTANT_SMS)
+    payload["subscriptionId"] = "sub-sacramento"
+    response = post(payload, token="sac-own")
+    assert response.status_code == 200
+    assert Message.objects.count() == 0
+    assert post(payload, token=TOKEN).status_code == 403  # not the subscription's token

@@ -321,3 +321,12 @@ def test_signed_junk_is_never_a_500_and_stores_nothing_unless_it_is_a_message(
     assert response.status_code in (200, 400)
     if response.status_code == 400:
         assert Message.objects.count() == before
+
+
+def test_a_signed_status_with_a_nul_in_the_error_code_is_stored_without_it(outbound, post):
+    # PostgreSQL text holds no NUL: the error text must be cleaned, not answered with a 500.
+    params = {**STATUS, "MessageStatus": "undelivered", "ErrorCode": "300\x0005"}
+    assert post(params, path=STATUS_URL).status_code == 200
+    outbound.refresh_from_db()
+    assert outbound.status == MessageStatus.FAILED
+    assert outbound.error == "Twilio error 30005"

@@ -119,16 +119,16 @@ def _signed_with(raw: bytes, header: str | None) -> set[str]:
 def _placeholder(message: dict, kind: str) -> str:
     """Readable text for a message that is not plain text."""
     content = optional(message, kind, dict, {})
-    caption = optional(content, "caption", str, "") or optional(content, "filename", str, "")
+    caption = clean(optional(content, "caption", str, "") or optional(content, "filename", str, ""))
     if kind == "button":
-        return optional(content, "text", str, "") or "[button]"
+        return clean(optional(content, "text", str, "")) or "[button]"
     if kind == "interactive":
         for reply in ("button_reply", "list_reply"):
-            title = optional(optional(content, reply, dict, {}), "title", str, "")
+            title = clean(optional(optional(content, reply, dict, {}), "title", str, ""))
             if title:
                 return title
     if kind == "reaction":
-        return f"[reaction {optional(content, 'emoji', str, '')}]".replace(" ]", "]")
+        return f"[reaction {clean(optional(content, 'emoji', str, ''))}]".replace(" ]", "]")
     label = f"[{kind.replace('_', ' ')}]" if kind.isidentifier() else "[message]"
     return f"{label} {caption}".strip()
 
@@ -182,7 +182,9 @@ def _whatsapp(entry: dict) -> list[Incoming | StatusUpdate]:
                     address=address,
                     message_id=provider_id(status.get("id"), "statuses[].id"),
                     status=WHATSAPP_STATUSES.get(name, ""),
-                    error=f"WhatsApp error {code}" if isinstance(code, int | str) and code else "",
+                    error=f"WhatsApp error {clean(str(code))[:20]}"
+                    if isinstance(code, int | str) and clean(str(code))
+                    else "",
                     at=moment(status.get("timestamp")),
                     our_message_id=positive_int(status.get("biz_opaque_callback_data")),
                 )
@@ -219,12 +221,13 @@ def _messaging(entry: dict, kind: str) -> list[Incoming | StatusUpdate]:
                 )
             )
         elif delivery is not None:
-            # A delivery receipt: the page (sender) delivered our messages to the person.
+            # A delivery receipt (message_deliveries): as for a message, sender is the person
+            # (PSID) and recipient our page; the mids are our messages they received.
             for mid in optional(delivery, "mids", list, []):
                 found.append(
                     StatusUpdate(
                         kind=kind,
-                        address=sender,
+                        address=recipient,
                         message_id=provider_id(mid, "delivery.mids[]"),
                         status=MessageStatus.DELIVERED,
                         error="",

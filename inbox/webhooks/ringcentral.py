@@ -8,8 +8,11 @@ POST /api/v1/webhooks/ringcentral.
   the one its number belongs to), or, for a notification about no channel of ours, with the
   environment's or any RingCentral channel's own token. Missing or wrong: 403, nothing stored.
 - The instant message-store event of an SMS (shared/samples/ringcentral_instant_sms.json): an
-  Inbound one is stored as a message of the channel its `to[].phoneNumber` belongs to, under
-  RingCentral's message id; an Outbound one that carries a delivery status (messageStatus Sent,
+  Inbound one is stored as a message of the channel its `to[].phoneNumber` belongs to (not of
+  the channel whose subscription delivered it: stations sharing one RingCentral app get every
+  SMS once per subscription), when the token is that channel's too; to a number of no channel
+  (a forwarded one), of the subscription's channel. Under RingCentral's message id, so the
+  copies are one message. An Outbound one that carries a delivery status (messageStatus Sent,
   Delivered, DeliveryFailed, SendingFailed) moves our message forward, never back.
   Other events (renewal reminders, other message types) are acknowledged and ignored.
 """
@@ -91,22 +94,29 @@ def parse(payload) -> Sms | None:
     )
 
 
-def _channel(payload, sms: Sms | None) -> Channel | None:
-    """The channel the notification is about: its subscription's, else its number's."""
+def _subscription_channel(payload) -> Channel | None:
+    """The channel whose subscription delivered the notification (its token must sign it)."""
     subscription_id = optional(payload, "subscriptionId", str, "")
     if subscription_id and subscription_id.isprintable() and len(subscription_id) <= 80:
-        channel = (
+        return (
             Channel.objects.select_related("station")
             .filter(kind=ChannelKind.SMS_RINGCENTRAL, active=True, subscription_id=subscription_id)
             .first()
         )
-        if channel is not None:
-            return channel
+    return None
+
+
+def _number_channel(sms: Sms | None) -> Channel | None:
+    """The channel of the number the SMS was sent to (inbound) or from (our outbound)."""
     for number in sms.our_numbers if sms else ():
         channel = services.channel_find(kind=ChannelKind.SMS_RINGCENTRAL, address=number)
         if channel is not None:
             return channel
     return None
+
+
+def _token_of(channel: Channel) -> str:
+    return credentials.for_channel(channel)["verification_token"]
 
 
 def _any_known_token(given: str) -> bool:
@@ -136,15 +146,26 @@ def ringcentral_webhook(request):
         error = None
     except (ValueError, RecursionError) as exc:  # Malformed, bad JSON, bad UTF-8
         payload, sms, error = None, None, exc
-    channel = _channel(payload, sms) if error is None else None
-    if channel is not None:
-        verified = secret_matches(given, credentials.for_channel(channel)["verification_token"])
+    subscription = _subscription_channel(payload) if error is None else None
+    owner = _number_channel(sms) if error is None else None
+    # Verified with the token of the subscription that delivered it, else of the number's
+    # channel, else (about no channel of ours) with any token we know.
+    verifier = subscription or owner
+    if verifier is not None:
+        verified = secret_matches(given, _token_of(verifier))
     else:
         verified = _any_known_token(given)
     if not verified:
         return refused("The Verification-Token did not match.")
     if error is not None:
         return malformed(error if isinstance(error, Malformed) else Malformed("not JSON"))
+    # It belongs to the station of its number, whichever subscription delivered it (stations
+    # sharing one RingCentral app subscribe to the same extension and each get every SMS); a
+    # number of no channel of ours (forwarded) stays with the subscription's channel. Stored
+    # for the number's channel only when the token is that channel's too.
+    channel = owner or subscription
+    if channel is not verifier and not secret_matches(given, _token_of(channel)):
+        channel = None
     if sms is None or channel is None:
         return JsonResponse({"received": True, "ignored": True})
     _apply(channel, sms)

@@ -88,7 +88,7 @@ def parse(form) -> Inbound | Status:
             our_number=(form.get("From") or "").strip(),
             message_sid=sid,
             status=status,
-            error_code=(form.get("ErrorCode") or "").strip()[:20],
+            error_code=clean(form.get("ErrorCode")).strip()[:20],
         )
     return Inbound(
         to=(form.get("To") or "").strip(),
