@@ -295,6 +295,7 @@ THROTTLE_RATES = {
     "public": env.str("THROTTLE_PUBLIC_RATE", default="120/min"),
     "auth": env.str("THROTTLE_AUTH_RATE", default="10/min"),
     "staff": env.str("THROTTLE_STAFF_RATE", default="1200/min"),
+    "contact": env.str("THROTTLE_CONTACT_RATE", default="10/min"),
 }
 
 REST_FRAMEWORK = {

@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 from bookings.models import Booking, Customer
 from config.filters import BIGINT_MAX
 from config.idempotency import idempotent
-from config.schema import ERROR_CODES, errors
+from config.schema import errors
 from config.throttling import ContactThrottle, PublicThrottle, StaffThrottle
 from inbox import contact, merge, outbound, services
 from inbox import serializers as s
@@ -45,16 +45,6 @@ from inbox.models import (
 from stations import tenancy
 from stations.api import PublicEndpointMixin, StationScopedViewSet
 from stations.validators import normalize_phone
-
-# The inbox's error codes, for the schema's catalogue (config.schema.ERROR_CODES lists every
-# code the API answers; these join it when the inbox's API is loaded).
-INBOX_ERROR_CODES = {
-    "send_refused": (409, "the message may not be sent (opt-out, WhatsApp window...): see detail"),
-    "no_channel": (409, "the station has no channel to answer this customer on"),
-    "empty_reply": (400, "no text to send (an empty body and no template)"),
-}
-for _code, _entry in INBOX_ERROR_CODES.items():
-    ERROR_CODES.setdefault(_code, _entry)
 
 REPLY_ERRORS = ("send_refused", "no_channel", "empty_reply")
 ASSIGNEE_VALUE = "^(me|none|[0-9]{1,19})$"

@@ -305,6 +305,13 @@ class Message(models.Model):
         indexes = [
             # One conversation's messages in order (the thread view reads the newest page).
             models.Index(fields=["conversation", "created_at"], name="message_thread"),
+            # The inbound sweeper: messages whose task was lost (however old: Meta delivers
+            # a message up to seven days late), by age; a handful of rows at any time.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(direction="in", processed_at__isnull=True),
+                name="message_unprocessed",
+            ),
             # The outbound sweeper: messages still to send, by age.
             models.Index(
                 fields=["status", "created_at"],

@@ -178,13 +178,23 @@ def inbound_receive(
                 status=MessageStatus.RECEIVED,
                 created_at=received_at,
             )
-    except IntegrityError:  # the same provider message, stored by a concurrent delivery
-        return None
+    except IntegrityError as exc:
+        if _constraint_of(exc) == PROVIDER_ID_UNIQUE:
+            return None  # the same provider message, stored by a concurrent delivery
+        raise  # anything else (the thread vanished in a merge): the provider delivers again
     _thread_received(conversation, message)
     if channel.is_sms:
         compliance.keyword_apply(identity=identity, text=body, now=received_at)
     transaction.on_commit(lambda: enqueue_inbound(message.pk))
     return message
+
+
+PROVIDER_ID_UNIQUE = "message_provider_id_unique_per_channel"
+
+
+def _constraint_of(exc: IntegrityError) -> str | None:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
 
 
 def _thread_received(conversation: Conversation, message: Message) -> None:
@@ -243,7 +253,6 @@ def inbound_unprocessed(*, now: datetime | None = None, limit: int = 500) -> lis
             direction=Direction.INBOUND,
             processed_at__isnull=True,
             created_at__lt=now - timedelta(seconds=INBOUND_GRACE_SECONDS),
-            created_at__gt=now - timedelta(days=2),
         )
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]

@@ -121,3 +121,34 @@ def test_stop_opts_the_number_out_and_start_back_in(sms, san_jose):
 def test_a_keyword_counts_only_alone(sms, text):
     message = receive(sms, "+14085550124", "SM9", body=text)
     assert not ContactIdentity.objects.get(pk=message.identity_id).opted_out
+
+
+def test_a_message_delivered_days_late_whose_task_was_lost_is_swept(sms):
+    """Meta retries for days: a message written a week ago and stored now is still processed."""
+    old = receive(sms, "+14085550125", "SM10", at=T0 - timedelta(days=7))
+    assert old.pk in services.inbound_unprocessed(now=T0)
+    services.inbound_process(message_id=old.pk)
+    assert old.pk not in services.inbound_unprocessed(now=T0)
+
+
+def test_a_webhook_that_loses_the_same_race_three_times_answers_503_and_stores_nothing(
+    sms, client, settings, monkeypatch
+):
+    from config.exceptions import Conflict
+    from inbox.tests.test_webhook_twilio import INBOUND, twilio_signature
+
+    def always_raced(**kwargs):
+        raise Conflict("Please try again.", code="try_again")
+
+    monkeypatch.setattr("inbox.services.customer_upsert", always_raced)
+    settings.TWILIO_AUTH_TOKEN = "token"
+    url = "/api/v1/webhooks/twilio"
+    answer = client.post(
+        url,
+        INBOUND,
+        HTTP_X_TWILIO_SIGNATURE=twilio_signature(settings.PUBLIC_BASE_URL + url, INBOUND, "token"),
+    )
+    assert answer.status_code == 503
+    assert answer["Retry-After"]
+    assert answer.json()["error"] == "try_again"
+    assert not Message.objects.exists()

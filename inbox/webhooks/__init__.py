@@ -13,6 +13,7 @@ Inbound messaging webhooks (DESIGN.md §5, §8.4): one module per provider, each
 No provider is called during a request.
 """
 
+import functools
 import hmac
 import re
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from django.http import JsonResponse
 from django.utils import timezone
 
-from config.exceptions import error_body
+from config.exceptions import Conflict, error_body
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 MAX_ID_LENGTH = 200  # Message.provider_message_id
@@ -36,6 +37,22 @@ def refused(detail: str = "The request's signature did not verify.") -> JsonResp
 
 def malformed(exc: Malformed) -> JsonResponse:
     return JsonResponse(error_body("invalid_payload", f"Malformed webhook body: {exc}"), status=400)
+
+
+def busy_is_503(view):
+    """Storing lost the same race three times in a row (bookings' customer_upsert, under a
+    burst of first messages from one new sender): answer 503 with Retry-After, which every
+    provider delivers again; nothing was stored (the transaction rolled back), never a 500."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except Conflict:
+            body = error_body("try_again", "Busy storing this message; deliver it again.")
+            return JsonResponse(body, status=503, headers={"Retry-After": "5"})
+
+    return wrapper
 
 
 def method_not_allowed(request, allowed: str) -> JsonResponse:

@@ -35,7 +35,7 @@ from django.views.decorators.csrf import csrf_exempt
 from inbox import services
 from inbox.models import Channel, ChannelKind
 from inbox.services import SenderInfo
-from inbox.webhooks import MAX_ID_LENGTH, Malformed, clean, malformed, refused
+from inbox.webhooks import MAX_ID_LENGTH, Malformed, busy_is_503, clean, malformed, refused
 
 MAX_RECIPIENTS = 50
 
@@ -75,6 +75,7 @@ def _secret_configured() -> bool:
 
 
 @csrf_exempt
+@busy_is_503
 def postmark_inbound(request, *args, **kwargs):
     if not _secret_configured():
         return refused("Inbound e-mail is off: ANYMAIL_WEBHOOK_SECRET is not set.")

@@ -37,6 +37,7 @@ from inbox.models import Channel, ChannelKind, MessageStatus
 from inbox.services import SenderInfo
 from inbox.webhooks import (
     Malformed,
+    busy_is_503,
     clean,
     malformed,
     method_not_allowed,
@@ -254,6 +255,7 @@ def parse(payload) -> list[Incoming | StatusUpdate]:
 
 
 @csrf_exempt
+@busy_is_503
 def meta_webhook(request):
     if request.method == "GET":
         return _verify_subscription(request)

@@ -32,6 +32,7 @@ from inbox.services import SenderInfo
 from inbox.webhooks import (
     E164,
     Malformed,
+    busy_is_503,
     clean,
     e164,
     iso_moment,
@@ -130,6 +131,7 @@ def _any_known_token(given: str) -> bool:
 
 
 @csrf_exempt
+@busy_is_503
 def ringcentral_webhook(request):
     if request.method != "POST":
         return method_not_allowed(request, "POST")

@@ -27,6 +27,7 @@ from inbox.services import SenderInfo
 from inbox.webhooks import (
     E164,
     Malformed,
+    busy_is_503,
     clean,
     e164,
     malformed,
@@ -99,6 +100,7 @@ def parse(form) -> Inbound | Status:
 
 
 @csrf_exempt
+@busy_is_503
 def twilio_webhook(request):
     if request.method != "POST":
         return method_not_allowed(request, "POST")

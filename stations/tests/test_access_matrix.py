@@ -136,6 +136,18 @@ API_EXPECTED: dict[str, dict[str, frozenset]] = {
     },
     "bookings.customer": {"read": WRITERS, "update": WRITERS, "partial_update": WRITERS},
     "payments.payment": {"read": WRITERS, "refund": MANAGERS},
+    "inbox.conversation": {
+        "read": WRITERS,
+        "messages": WRITERS,
+        "reply": WRITERS,
+        "notes": WRITERS,
+        "assign": WRITERS,
+        "snooze": WRITERS,
+        "close": WRITERS,
+        "reopen": WRITERS,
+        "mark_read": WRITERS,
+        "merge_customers": WRITERS,
+    },
 }
 
 # Admins whose change view is a page of its own, not a model form (the conversation page: its
