@@ -189,7 +189,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         fake: FakeOpenAI = self.server.fake
-        fake._record(Request("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, b"", time.monotonic()))
+        fake._record(
+            Request(
+                "GET",
+                self.path,
+                {k.lower(): v for k, v in self.headers.items()},
+                b"",
+                time.monotonic(),
+            )
+        )
         if self.path.rstrip("/") != "/v1/models":
             self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
             return
@@ -202,7 +210,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         fake: FakeOpenAI = self.server.fake
         raw = self._read()
-        fake._record(Request("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, raw, time.monotonic()))
+        fake._record(
+            Request(
+                "POST",
+                self.path,
+                {k.lower(): v for k, v in self.headers.items()},
+                raw,
+                time.monotonic(),
+            )
+        )
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
             return

@@ -105,7 +105,8 @@ def test_the_request_asks_not_to_be_stored_and_delimits_the_customer_text(fake, 
     assert "refund" not in system["content"]  # customer text never in the instructions
     assert user["role"] == "user"
     content = user["content"]
-    assert content.startswith("<customer_data>\n") and content.endswith("\n</customer_data>")
+    assert content.startswith("<customer_data>\n")
+    assert content.endswith("\n</customer_data>")
     # The customer's own tags cannot close the data early or open a new block.
     assert content.count("</customer_data>") == 1
     assert content.count("<customer_data>") == 1

@@ -200,7 +200,9 @@ def test_a_long_account_number_never_survives(case):
 
 @settings(max_examples=200, deadline=None)
 @given(filler, us_phones(), emails(), addresses(), cards(), gate_codes(), filler)
-def test_everything_in_one_message_is_redacted_and_restored(a, phone, email, address, card, code, b):
+def test_everything_in_one_message_is_redacted_and_restored(
+    a, phone, email, address, card, code, b
+):
     text = f"{a} call {phone}, mail {email}. We live at {address}; card {card}, {code[0]} {b}"
     result = redact(text)
     for value in (phone, email, address, card):
