@@ -57,7 +57,8 @@ RISK_RULES: dict[str, re.Pattern] = {
         r"律师|起诉|法院",
     ),
     "refund": _rx(
-        r"\b((?!refundable|refund\s+polic)(refund|refnd|refound|refun)\w*|reembols\w*|money back|my money|chargebacks?"
+        r"\b((?!refundable|refund\s+polic)(refund|refnd|refound|refun)\w*|reembols\w*"
+        r"|money back|my money|chargebacks?"
         r"|charge ?back|disput\w*|charged (me )?(twice|double|two times)|double[- ]charged"
         r"|overcharg\w*|devoluci\w*|devuelvan|devolver (mi|el) dinero|hoan tien|ibalik"
         r"|(want|need|give me|demand|where'?s|where is|waiting (for|on)) (my|the) deposit"
@@ -155,7 +156,8 @@ INTENT_RULES: dict[str, list[tuple[re.Pattern, float]]] = {
         (
             _rx(
                 r"\b(how much|how mch|hw much|how muc|hm for|prices?|priced|pricing|prise"
-                r"|prices|pirce|prcie|pric|costs?|costo|do (you|u) charge|minimum( spend| charge| order)?|cuanto (cuesta|cobran|sale|es|seria"
+                r"|prices|pirce|prcie|pric|costs?|costo|do (you|u) charge"
+                r"|minimum( spend| charge| order)?|cuanto (cuesta|cobran|sale|es|seria"
                 r"|son)|cuanto|precios?|tarifas?|quote|estimate|cotizaci\w*|presupuesto"
                 r"|per person|per head|magkano|bao nhieu|gia ca|gia)\b|\$\s*\?",
                 r"多少钱|价格|价钱|费用|报价",
@@ -197,7 +199,8 @@ INTENT_RULES: dict[str, list[tuple[re.Pattern, float]]] = {
             _rx(
                 r"\b(service area|serve (my |the )?(area|city|zip|town)|(you|u)( guys| all)? (serve"
                 r"|service|cover|come (to|out)|go to|travel to)|(can|could|would|will|do) (you|u)"
-                r"( guys)? (serve|service|cover|come|go|travel|drive)|(come|travel|drive) (to|out to|all the way)|travel"
+                r"( guys)? (serve|service|cover|come|go|travel|drive)|(come|travel|drive) (to"
+                r"|out to|all the way)|travel"
                 r" fee|travel charge|in my area|near me|my area|zip ?codes?|area de servicio"
                 r"|van a|llegan a|vienen a|cobran por (viaje|distancia)|zona|co den|pumupunta"
                 r"|how far)\b",
@@ -301,9 +304,12 @@ def language_of(text: str) -> str:
 def _risks(lowered: str, folded: str) -> list[str]:
     both = f"{lowered}\n{folded}"
     found = [risk for risk, rule in RISK_RULES.items() if rule.search(both)]
-    if "booking_change" in found and POLICY_QUESTION.search(folded):
-        if not POSSESSIVE_CHANGE.search(folded):
-            found.remove("booking_change")
+    if (
+        "booking_change" in found
+        and POLICY_QUESTION.search(folded)
+        and not POSSESSIVE_CHANGE.search(folded)
+    ):
+        found.remove("booking_change")
     return found
 
 
@@ -383,8 +389,8 @@ def classify(text: str) -> Classification:
 
 MONTHS_ES = (
     "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre"
-).split()
-WEEKDAYS_ES = "lunes martes miércoles jueves viernes sábado domingo".split()
+)
+WEEKDAYS_ES = "lunes martes miércoles jueves viernes sábado domingo"
 
 
 def _say(language: str, en: str, es: str) -> str:
@@ -394,7 +400,9 @@ def _say(language: str, en: str, es: str) -> str:
 def day_text(day: date, language: str = "en") -> str:
     """ "Saturday, December 12" / "sábado 12 de diciembre"."""
     if language == "es":
-        return f"{WEEKDAYS_ES[day.weekday()]} {day.day} de {MONTHS_ES[day.month - 1]}"
+        return (
+            f"{WEEKDAYS_ES.split()[day.weekday()]} {day.day} de {MONTHS_ES.split()[day.month - 1]}"
+        )
     return f"{day:%A, %B} {day.day}"
 
 
