@@ -44,7 +44,9 @@ def test_a_percent_deposit_and_a_station_without_prices(san_jose):
     )
     bare = StationFactory()
     facts = context.station_facts(bare)
-    assert facts["prices"] is None and facts["menu"] == [] and facts["deposit"] == ""
+    assert facts["prices"] is None
+    assert facts["menu"] == []
+    assert facts["deposit"] == ""
 
 
 def _engine(station, day, adults, children=0, zip_code="95112"):
@@ -66,9 +68,11 @@ def test_quote_for_is_the_quote_engines(san_jose):
     engine = _engine(san_jose, day, 12, 3, "94301")
     assert quote["total_cents"] == engine.total_cents
     assert quote["deposit_cents"] == engine.deposit_cents
-    assert quote["travel_fee_cents"] == 5_000 and quote["travel_fee_included"]
+    assert quote["travel_fee_cents"] == 5_000
+    assert quote["travel_fee_included"]
     assert quote["total"] == format_money(engine.total_cents)
-    assert quote["weekend"] is None and quote["weekend_day"]
+    assert quote["weekend"] is None
+    assert quote["weekend_day"]
 
 
 def test_quote_without_a_date_gives_weekday_and_weekend_when_they_differ(san_jose):
@@ -105,7 +109,8 @@ def test_availability_on_is_live_availability(san_jose, django_capture_on_commit
             )
     after = context.availability_on(station=san_jose, day=day, guests=10, now=NOW)
     starts = [s["start"] for s in after]
-    assert "17:00" not in starts and "11:00" in starts
+    assert "17:00" not in starts
+    assert "11:00" in starts
     # Too big a party for online booking, or none at all: nothing offered.
     assert context.availability_on(station=san_jose, day=day, guests=500, now=NOW) == []
 
@@ -123,7 +128,8 @@ def test_customer_facts_list_upcoming_active_bookings(san_jose):
     assert facts["name"] == booking.customer.name
     [row] = facts["bookings"]
     assert row["reference"] == booking.reference
-    assert row["date"] == booking.event_date.isoformat() and row["time"] == "17:00"
+    assert row["date"] == booking.event_date.isoformat()
+    assert row["time"] == "17:00"
     assert row["total"] == format_money(booking.total_cents)
     assert row["balance_due_cents"] == booking.balance_due_cents
     assert context.customer_facts(None) == {"name": "", "bookings": []}
@@ -177,9 +183,7 @@ def test_details_find_the_date(san_jose, text, expected):
 def test_dates_resolve_in_the_stations_zone(san_jose):
     # 07:00 UTC on Nov 21 is still the evening of Nov 20 in San Jose.
     late = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)
-    assert context.details_in("tomorrow?", station=san_jose, now=late)["date"] == date(
-        2026, 11, 21
-    )
+    assert context.details_in("tomorrow?", station=san_jose, now=late)["date"] == date(2026, 11, 21)
 
 
 @pytest.mark.parametrize(
