@@ -46,8 +46,8 @@ CANNED = [
     ),
     (
         "Deposit and cancellation",
-        "A deposit holds your date. Cancel at least 7 days before for a full refund; later, the "
-        "deposit is kept and the rest refunded.",
+        "A deposit holds your date. Cancel at least 72 hours before the party for a full refund; "
+        "later, the deposit is kept and the rest refunded.",
     ),
     (
         "Thanks, we'll check",
