@@ -235,6 +235,8 @@ def main() -> None:
             results["stripe_received_to_applied@100/s"] = run_pipeline(base, data, env, args)
         if "drain" in args.only:
             results["stripe_drain_10000@1"] = run_drain(data, env)
+        if "ai" in args.only:
+            results.update(run_ai(base, env, args))
         if "inbox_admin" in args.only:
             results.update(run_inbox_admin(wrk, base, env, args))
         if "stalled_mail" in args.only:
@@ -252,6 +254,7 @@ GROUPS = {
     "webhook": ("bare_insert@100", "stripe_webhook_ack@100"),
     "inbox_webhook": ("bare_insert@100", "twilio_inbound_ack@100"),
     "inbox_admin": (),
+    "ai": (),
     "pipeline": (),
     "drain": (),
     "stalled_mail": (),
@@ -324,6 +327,144 @@ def build_inbox(env: dict, phase: str) -> dict:
     inbox = json.loads(done.stdout.strip().splitlines()[-1])
     log(f"inbox dataset: {inbox['messages']} messages")
     return inbox
+
+
+AI_RATE = 10  # inbound messages a second
+AI_MODEL_WAIT_MS = 500
+
+
+def _fake_model_server() -> tuple[subprocess.Popen, dict]:
+    """testing/fake_openai.py answering every call in a fixed 500 ms, in its own process."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "testing.fake_openai", "--delay", str(AI_MODEL_WAIT_MS / 1000)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = server.stdout.readline().split()
+    return server, dict(item.split("=", 1) for item in line)
+
+
+def _bench_json(env: dict, *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ai", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _as_result(figures: dict, clients: int, **statuses) -> dict:
+    return {
+        "clients": clients,
+        "rps": figures.get("rps", 0),
+        "p50_ms": figures["p50_ms"],
+        "p95_ms": figures["p95_ms"],
+        "p99_ms": figures.get("max_ms"),
+        "statuses": statuses,
+    }
+
+
+def run_ai(base: str, env: dict, args) -> dict:
+    """Inbound SMS at 10 a second through the webhook, a Celery worker running the ladder
+    against a model that answers in 500 ms: message stored -> draft stored. Then the
+    gateway's own overhead per call (everything but the model's 500 ms)."""
+    inbox = build_inbox(env, "small")
+    _bench_json(env, "prepare")
+    model, model_env = _fake_model_server()
+    worker_env = {**env, **model_env}
+    worker = subprocess.Popen(
+        [
+            *CELERY,
+            "worker",
+            "--loglevel",
+            "warning",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "24",
+            "-Q",
+            "celery,notifications",
+            "-n",
+            "bench-ai@%h",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "--purge",
+        ],
+        cwd=ROOT,
+        env=worker_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(8)  # the worker boots (and purges what earlier groups left queued)
+        count = AI_RATE * args.seconds
+        messages = signed_twilio_messages(
+            base_url=base,
+            auth_token=TWILIO_TOKEN,
+            numbers=inbox["twilio_numbers"],
+            count=count,
+            senders=count,  # one new customer each: no thread answered by an earlier draft
+            first=10_000_000,
+        )
+        send_steadily_form(f"{base}/api/v1/webhooks/twilio", messages, AI_RATE)
+        ids = [sid_of(body) for body, _ in messages]
+        pipeline = _bench_json(env, "latency", ",".join(ids), "120")
+        log(f"ai message -> draft: {pipeline}")
+    finally:
+        stop_workers([worker])
+        model.terminate()
+        model.wait(timeout=10)
+    overhead = _bench_json(env, "overhead", "40")
+    log(f"ai gateway overhead: {overhead}")
+    return {
+        f"ai_message_to_draft@{AI_RATE}/s": _as_result(
+            pipeline,
+            1,
+            drafted=pipeline["drafted"],
+            sent=pipeline["messages"],
+            levels=pipeline["levels"],
+        ),
+        "ai_gateway_overhead@1": _as_result(overhead, 1, calls=overhead["calls"]),
+    }
+
+
+def send_steadily_form(url: str, messages: list[tuple[str, str]], rate: int) -> None:
+    """POST pre-signed Twilio form bodies at `rate` a second."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(item):
+        body, signature = item
+        request = urllib.request.Request(
+            url,
+            data=body.encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": signature,
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for n, item in enumerate(messages):
+            delay = start + n / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(post, item)
+
+
+def sid_of(body: str) -> str:
+    from urllib.parse import parse_qs
+
+    return parse_qs(body)["MessageSid"][0]
 
 
 def admin_inbox_pages(inbox: dict) -> dict[str, str]:
@@ -701,6 +842,26 @@ def targets(results: dict) -> list[tuple[str, bool, str]]:
                     f"{large['p95_ms']} vs {small['p95_ms']} ms",
                 )
             )
+    if "ai_gateway_overhead@1" in results:
+        overhead = results["ai_gateway_overhead@1"]
+        checks.append(
+            (
+                "AI gateway overhead per call p95 < 50 ms (a tenth of the model's 500 ms)",
+                overhead["p95_ms"] is not None and overhead["p95_ms"] < AI_MODEL_WAIT_MS / 10,
+                f"p95 {overhead['p95_ms']} ms, p50 {overhead['p50_ms']} ms",
+            )
+        )
+    drafts = results.get(f"ai_message_to_draft@{AI_RATE}/s")
+    if drafts:
+        checks.append(
+            (
+                f"inbound message -> draft stored at {AI_RATE} messages/s (p95 reported), "
+                "every message drafted",
+                drafts["statuses"]["drafted"] == drafts["statuses"]["sent"],
+                f"p95 {drafts['p95_ms']} ms, p50 {drafts['p50_ms']} ms, "
+                f"{drafts['statuses']['drafted']} of {drafts['statuses']['sent']} drafted",
+            )
+        )
     if "stripe_drain_10000@1" in results:
         drain = results["stripe_drain_10000@1"]
         checks.append(

@@ -60,7 +60,13 @@ def signed_events(
 
 
 def signed_twilio_messages(
-    *, base_url: str, auth_token: str, numbers: list[str], count: int, senders: int = 100
+    *,
+    base_url: str,
+    auth_token: str,
+    numbers: list[str],
+    count: int,
+    senders: int = 100,
+    first: int = 0,
 ) -> list[tuple[str, str]]:
     """`count` distinct inbound SMS in Twilio's documented webhook form (form-encoded), from
     `senders` phones to the bench numbers, each as (body, X-Twilio-Signature) signed with
@@ -72,7 +78,7 @@ def signed_twilio_messages(
     validator = RequestValidator(auth_token)
     url = f"{base_url}/api/v1/webhooks/twilio"
     out = []
-    for n in range(count):
+    for n in range(first, first + count):
         params = {
             "ToCountry": "US",
             "SmsMessageSid": f"SMbench{n:026d}",
@@ -84,7 +90,7 @@ def signed_twilio_messages(
             "To": numbers[n % len(numbers)],
             "MessageSid": f"SMbench{n:026d}",
             "AccountSid": "ACbench0000000000000000000000000000",
-            "From": f"+1650555{n % senders:04d}",
+            "From": f"+1650{5550000 + n % senders:07d}"[:12],
             "ApiVersion": "2010-04-01",
         }
         out.append((urlencode(params), validator.compute_signature(url, params)))
