@@ -116,6 +116,9 @@ def test_the_admins_found_station_owned_are_the_ones_we_know():
         "bookings.notification",
         "payments.payment",
         "payments.stripeevent",
+        "inbox.channel",
+        "inbox.conversation",
+        "inbox.messagetemplate",
     }
     assert path_to_station(Refund) == "payment__booking__station"
     assert path_to_station(ApiToken) is None  # the user's, reached through memberships
