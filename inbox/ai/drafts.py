@@ -74,11 +74,11 @@ def draft_edit_and_send(*, draft: Draft, actor, body: str) -> Draft:
 
 def _send(*, draft: Draft, actor, body: str) -> Draft:
     _check_actor(actor, draft)
+    if draft.status != DraftStatus.PROPOSED:
+        raise _undecidable(draft)
     body = (body or "").replace("\x00", "").strip()
     if not body:
         raise ApiError("Write the reply first.", code="empty_reply", status_code=400)
-    if draft.status != DraftStatus.PROPOSED:
-        raise _undecidable(draft)
     message = Message.objects.select_related("channel", "conversation__customer").get(
         pk=draft.message_id
     )
