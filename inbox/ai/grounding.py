@@ -28,7 +28,7 @@ MONEY_RE = re.compile(
 )
 EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 LINK_RE = re.compile(r"\b(?:https?://|www\.)[^\s<>\"')\]]+", re.I)
-TIME_12_RE = re.compile(r"\b(1[0-2]|0?[1-9])(?::([0-5]\d))?\s?([ap])\.?\s?m\b\.?", re.I)
+TIME_12_RE = re.compile(r"\b(1[0-2]|0?[1-9])(?::([0-5]\d))?\s?([ap])\.?\s?m\b", re.I)
 TIME_24_RE = re.compile(r"(?<![\d:])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])(?!\s?[ap]\.?\s?m\b)", re.I)
 _MONTH = "|".join(sorted(map(re.escape, MONTHS), key=len, reverse=True))
 _WEEKDAY = "|".join(sorted(map(re.escape, WEEKDAYS), key=len, reverse=True))

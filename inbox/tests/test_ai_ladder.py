@@ -2,7 +2,7 @@
 inbound_receive → the inbound task (eager) → inbound_process → the ladder. The local drafter
 serves unless a test points the gateway at the local OpenAI-compatible server."""
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 
 import pytest
 import time_machine
@@ -357,39 +357,3 @@ def test_keywords_notes_and_our_own_messages_get_no_draft(
     stop = text_in(sms, "STOP", capture=django_capture_on_commit_callbacks)
     assert not Draft.objects.filter(message=stop).exists()
     assert ladder.message_triage(message_id=replies(stop).get().pk) is None
-
-
-def test_grounding_sees_each_kind_of_mention():
-    from inbox.ai import grounding
-
-    allowed = grounding.allowed_from(
-        {
-            "quote": {"total_cents": 123456, "event_date": "2026-12-12"},
-            "slots": [{"start": "17:00"}],
-            "station": {"phone": "+14085550100", "email": "hi@example.com"},
-        },
-        links=["https://book.example.com"],
-    )
-    ok = (
-        "Total $1,234.56 on Saturday, December 12 at 5:00 PM. Call (408) 555-0100, write to "
-        "hi@example.com or book at https://book.example.com/san-jose."
-    )
-    result = grounding.check(ok, allowed)
-    assert result["grounded"], result
-    assert {c["kind"] for c in result["checked"]} == {
-        "price",
-        "date",
-        "time",
-        "phone",
-        "email",
-        "link",
-    }
-    bad = (
-        "Total 1234 dollars on Sunday, December 12 at 6pm. Call 408-555-0199, write to "
-        "x@evil.example or see http://evil.example/pay."
-    )
-    result = grounding.check(bad, allowed)
-    assert not result["grounded"]
-    assert [c["ok"] for c in result["checked"]] == [False] * 6
-    assert grounding.mentions("You may 2 people")[:1] == []
-    assert date(2026, 12, 12) in allowed.dates and time(17, 0) in allowed.times
