@@ -32,8 +32,8 @@ from config.idempotency import idempotent
 from config.schema import errors
 from config.throttling import ContactThrottle, PublicThrottle, StaffThrottle
 from inbox import contact, merge, outbound, services
-from inbox.ai import drafts
 from inbox import serializers as s
+from inbox.ai import drafts
 from inbox.models import (
     Channel,
     ChannelKind,

@@ -1,9 +1,10 @@
 """
 The inbox's part of `manage.py seed_demo` (DESIGN.md §6): each station's channels at the
 documented numbers, ids and addresses, canned replies and WhatsApp templates, a few
-conversations across channels, and the AI's drafts for their messages. The messages come in through the same service the webhooks call
-(inbox.services.inbound_receive) under fixed provider ids, so running the seed again adds
-nothing, and a real-format webhook sent to these numbers threads into the same conversations.
+conversations across channels, and the AI's drafts for their messages. The messages come in
+through the same service the webhooks call (inbox.services.inbound_receive) under fixed
+provider ids, so running the seed again adds nothing, and a real-format webhook sent to these
+numbers threads into the same conversations.
 """
 
 from datetime import timedelta

@@ -40,9 +40,9 @@ from django.utils.html import format_html
 from config.exceptions import ApiError
 from config.money import format_money
 from inbox import outbound, selectors, services
+from inbox.admin import display
 from inbox.ai import drafts as ai_drafts
 from inbox.ai.ladder import answered_after
-from inbox.admin import display
 from inbox.models import (
     Channel,
     ChannelKind,
@@ -513,7 +513,6 @@ class ConversationAdmin(StationScopedAdmin):
             return self._page(request, conversation, note_form=form)
         messages.success(request, "Note added (only staff see it).")
         return redirect(self._page_url(conversation))
-
 
     def draft_view(self, request, object_id):
         """Approve & send, send edited, or reject the AI's draft (managers and owners)."""

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from config.exceptions import ApiError
 from inbox import compliance, outbound
-from inbox.ai.ladder import reply_channel_for, answered_after
+from inbox.ai.ladder import answered_after, reply_channel_for
 from inbox.models import Draft, DraftStatus, Message, Sender
 from stations import tenancy
 

@@ -134,7 +134,9 @@ def context_for(*, station: Station, message: Message, now: datetime | None = No
         data["availability"] = {
             "date": asked_day.isoformat(),
             "guests": guests,
-            "slots": context.availability_on(station=station, day=asked_day, guests=guests, now=now),
+            "slots": context.availability_on(
+                station=station, day=asked_day, guests=guests, now=now
+            ),
         }
     return data
 

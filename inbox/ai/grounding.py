@@ -11,6 +11,7 @@ HH:MM time an allowed date or time. Nothing is computed here, so a figure the mo
 arithmetic cannot match unless the quote engine gave the same figure.
 """
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -177,10 +178,8 @@ def _walk(value, allowed: Allowed, key: str = "") -> None:
 
 def _walk_text(value: str, allowed: Allowed, key: str) -> None:
     if m := _ISO_IN_DATA.match(value):
-        try:
+        with contextlib.suppress(ValueError):
             allowed.dates.add(date(int(m[1]), int(m[2]), int(m[3])))
-        except ValueError:
-            pass
         return
     if m := _HHMM_IN_DATA.match(value):
         allowed.times.add(time(int(m[1]), int(m[2])))

@@ -141,7 +141,9 @@ def _assess(station: Station, message: Message, now: datetime) -> Assessment:
     reasons = [f"about: {_label(result.intent)} ({confidence}% sure)"]
     if result.is_l3:
         risks = list(result.risks) or [result.intent]
-        reasons += [RISK_REASONS.get(risk, f"the message is about {_label(risk)}") for risk in risks]
+        reasons += [
+            RISK_REASONS.get(risk, f"the message is about {_label(risk)}") for risk in risks
+        ]
         return Assessment(Level.L3, DraftStatus.HUMAN, reasons=reasons, **base)
     if result.intent not in i.ALL or result.intent == i.OTHER:
         reasons.append("the assistant cannot tell what the message asks")

@@ -14,8 +14,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from django.db.models import Aggregate, Count, DurationField, F, FloatField, Q, Sum
-from django.db.models.functions import Extract
 from django.db.models.expressions import ExpressionWrapper
+from django.db.models.functions import Extract
 from django.utils import timezone
 
 from config.money import format_money

@@ -227,9 +227,9 @@ def test_the_list_filters_by_conversation_and_level(draft, l3_draft, sj_agent):
     client = api(sj_agent)
     rows = client.get(reverse("staff-draft-list"), {"level": "l3"}).json()["results"]
     assert [r["id"] for r in rows] == [l3_draft.pk]
-    rows = client.get(
-        reverse("staff-draft-list"), {"conversation": draft.conversation_id}
-    ).json()["results"]
+    rows = client.get(reverse("staff-draft-list"), {"conversation": draft.conversation_id}).json()[
+        "results"
+    ]
     assert {r["id"] for r in rows} == {draft.pk, l3_draft.pk}
     assert client.get(reverse("staff-draft-list"), {"conversation": "x"}).status_code == 400
 
@@ -246,7 +246,8 @@ def page(user, conversation_id):
 def test_the_page_shows_the_draft_and_a_manager_approves_it(draft, sj_manager):
     client, page_url = page(sj_manager, draft.conversation_id)
     html = client.get(page_url).content.decode()
-    assert 'id="ai-box"' in html and 'id="ai-approve"' in html
+    assert 'id="ai-box"' in html
+    assert 'id="ai-approve"' in html
     assert "L2: draft for approval" in html
     assert "Grounding:" in html
     decide = reverse("admin:inbox_conversation_draft", args=[draft.conversation_id])
@@ -284,7 +285,8 @@ def test_the_page_sends_an_edit_and_rejects_with_a_reason(
 def test_an_agent_sees_the_draft_without_the_buttons_and_cannot_post(draft, sj_agent):
     client, page_url = page(sj_agent, draft.conversation_id)
     html = client.get(page_url).content.decode()
-    assert 'id="ai-body-text"' in html and 'id="ai-approve"' not in html
+    assert 'id="ai-body-text"' in html
+    assert 'id="ai-approve"' not in html
     decide = reverse("admin:inbox_conversation_draft", args=[draft.conversation_id])
     assert client.post(decide, {"draft": draft.pk, "decision": "approve"}).status_code == 403
     draft.refresh_from_db()
@@ -302,7 +304,8 @@ def test_another_stations_manager_cannot_reach_the_draft(draft, sac_manager):
 def test_an_l3_message_says_for_a_person(l3_draft, sj_manager):
     client, page_url = page(sj_manager, l3_draft.conversation_id)
     html = client.get(page_url).content.decode()
-    assert 'id="ai-for-person"' in html and "For a person:" in html
+    assert 'id="ai-for-person"' in html
+    assert "For a person:" in html
     assert 'id="ai-approve"' not in html
 
 

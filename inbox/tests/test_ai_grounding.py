@@ -49,7 +49,9 @@ def test_each_kind_that_does_not_match_is_named(allowed):
     result = grounding.check(text, allowed)
     assert not result["grounded"]
     assert [ok for _, ok in kinds(result)] == [False] * 6
-    assert "the draft mentions 1234 dollars, which is not in the station's data" in result["reasons"]
+    assert (
+        "the draft mentions 1234 dollars, which is not in the station's data" in result["reasons"]
+    )
     assert (
         "the draft mentions the date Sunday, December 12, which is not in the station's data"
         in result["reasons"]
@@ -58,7 +60,7 @@ def test_each_kind_that_does_not_match_is_named(allowed):
 
 
 @pytest.mark.parametrize(
-    "text, ok",
+    ("text", "ok"),
     [
         ("el sábado 12 de diciembre a las 5:00 PM", True),
         ("12/12 at 17:00", True),

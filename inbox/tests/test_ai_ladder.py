@@ -94,7 +94,8 @@ def test_a_price_question_is_answered_automatically_from_the_quote_engine(
     assert draft.confidence >= 85
     assert draft.grounding["grounded"] is True
     prices = [c for c in draft.grounding["checked"] if c["kind"] == "price"]
-    assert prices and all(c["ok"] for c in prices)
+    assert prices
+    assert all(c["ok"] for c in prices)
     [reply] = replies(message)
     assert (reply.sender, reply.automated, reply.body) == (Sender.AI, True, draft.body)
     assert reply.idempotency_key == f"draft-{draft.pk}"
@@ -160,7 +161,9 @@ def test_a_date_the_customer_asked_about_and_its_open_slots_are_grounded(
     sms, l1, customer, django_capture_on_commit_callbacks
 ):
     message = text_in(
-        sms, "Are you available on June 20 for 15 people?", capture=django_capture_on_commit_callbacks
+        sms,
+        "Are you available on June 20 for 15 people?",
+        capture=django_capture_on_commit_callbacks,
     )
     draft = draft_of(message)
     assert draft.intent == "availability"
@@ -270,7 +273,8 @@ def test_the_model_drafts_from_the_quote_and_grounding_checks_it(
     message = text_in(sms, "How much for 12 adults?", capture=django_capture_on_commit_callbacks)
     draft = draft_of(message)
     # The station's phone went to the model as a placeholder and came back restored.
-    assert l1.phone and l1.phone not in fake.raw_bodies()[1]
+    assert l1.phone
+    assert l1.phone not in fake.raw_bodies()[1]
     assert draft.level == Level.L1, draft.reasons
     assert quote["total"] in draft.body
     # The facts the model was given hold the quote engine's total.

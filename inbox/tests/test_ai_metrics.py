@@ -90,18 +90,21 @@ def test_the_months_figures(june, django_assert_max_num_queries):
     assert (figures.approval_rate, figures.edit_rate) == (0.5, 0.25)
     assert figures.auto_sent == 5
     assert (figures.cost_millicents, figures.cost_cents, figures.calls) == (4001, 5, 2)
-    # Latencies 1..10 s: the median 5.5 s, the 95th percentile 1 + 0.95 × 9 = 9.55 s.
+    # Latencies 1..10 s: the median 5.5 s, the 95th percentile 1 + 0.95 * 9 = 9.55 s.
     assert (figures.latency_p50_ms, figures.latency_p95_ms) == (5500, 9550)
     line = metrics.summary_line(june, figures)
     assert line.startswith("San Jose, June 2026: L1 50% · L2 40% · L3 10% of 10 messages")
     assert "approved as is 50%, edited 25%, rejected 1" in line
-    assert "cost $0.05 (2 calls)" in line and "p50 5.5 s, p95 9.6 s" in line
+    assert "cost $0.05 (2 calls)" in line
+    assert "p50 5.5 s, p95 9.6 s" in line
 
 
 def test_a_month_with_nothing(june):
     figures = metrics.ai_month(station=june, month=date(2026, 3, 1))
-    assert figures.messages == 0 and figures.share("l1") == 0.0
-    assert figures.approval_rate is None and figures.latency_p95_ms is None
+    assert figures.messages == 0
+    assert figures.share("l1") == 0.0
+    assert figures.approval_rate is None
+    assert figures.latency_p95_ms is None
     assert figures.cost_cents == 0
 
 
