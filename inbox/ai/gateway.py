@@ -269,9 +269,7 @@ def _record(
         output=output,
         tokens_in=tokens_in,
         tokens_out=tokens_out,
-        cost_millicents=limits.cost_millicents(model, tokens_in, tokens_out)
-        if tokens_in or tokens_out
-        else 0,
+        cost_millicents=limits.cost_millicents(model, tokens_in, tokens_out),
         latency_ms=latency_ms,
         outcome=outcome,
         fallback_used=fallback_used,

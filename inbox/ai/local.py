@@ -564,6 +564,13 @@ def _runs(starts: list[time], step_minutes: int) -> list[tuple[time, time]]:
     return [(first, last) for first, last in runs]
 
 
+def _listing(items: list[str], language: str) -> str:
+    """ "a, b and c" / "a, b y c"."""
+    if len(items) < 2:
+        return "".join(items)
+    return f"{', '.join(items[:-1])}{_say(language, ' and ', ' y ')}{items[-1]}"
+
+
 def _answer_availability(station, details, facts, language, now) -> str | None:
     day = details["date"]
     if day is None:
@@ -610,9 +617,13 @@ def _answer_availability(station, details, facts, language, now) -> str | None:
     pieces = [time_text(a) if a == b else f"{time_text(a)} to {time_text(b)}" for a, b in runs[:4]]
     if language == "es":
         pieces = [piece.replace(" to ", " a ") for piece in pieces]
-    times = (_say(language, " and ", " y ")).join(
-        [", ".join(pieces[:-1]), pieces[-1]] if len(pieces) > 1 else pieces
-    )
+    times = _listing(pieces, language)
+    if any(a != b for a, b in runs):
+        times += _say(
+            language,
+            f" (every {station.slot_interval_minutes} minutes)",
+            f" (cada {station.slot_interval_minutes} minutos)",
+        )
     party = _say(language, f" for {guests} guests", f" para {guests} personas") if guests else ""
     return _join(
         _say(
@@ -732,8 +743,8 @@ def _answer_booking_request(station, details, facts, language, now) -> str | Non
     return _join(
         _say(
             language,
-            f"We'd love to cook for you! Please send {', '.join(missing)}",
-            f"¡Con gusto cocinamos para usted! Envíenos {', '.join(missing)}",
+            f"We'd love to cook for you! Please send {_listing(missing, language)}",
+            f"¡Con gusto cocinamos para usted! Envíenos {_listing(missing, language)}",
         )
         + ".",
         _say(language, "Or book online:", "O reserve en línea:") + f" {facts['booking_url']}"

@@ -65,7 +65,7 @@ ADDRESS_RE = re.compile(
     r"(?<![\w$.,-])\d{1,6}[A-Za-z]?(?:-\d{1,5})?\s+"
     r"(?:(?:[NSEW]\.?|north|south|east|west)\s+)?"
     + _NOT_A_STREET
-    + r"(?:[A-Za-z0-9][\w'.-]*\s+){0,4}?"
+    + r"(?:[A-Za-z0-9][\w'.-]*\s+){1,4}?"
     r"(?<=\s)" + STREET_SUFFIX + r"\b\.?"
     r"(?:,?\s*(?:apt|apartment|unit|suite|ste|fl|floor|bldg|building|#)\.?\s*#?\s*[A-Za-z0-9-]+\b)?",
     re.IGNORECASE,

@@ -331,3 +331,28 @@ def test_the_local_drafter_is_audited_free_and_redacted(station):
 def test_the_fake_lists_its_models(fake):
     client = gateway._client()
     assert {m.id for m in client.models.list()} == {"gpt-4o", "gpt-4o-mini"}
+
+
+def test_the_fake_answers_a_schema_by_default_and_waits_its_fixed_delay(fake, station):
+    """What `make bench` relies on: with nothing planned, a valid answer after `fake.delay`."""
+    fake.delay = 0.2
+
+    result = complete(
+        station=station,
+        purpose="classify",
+        instructions="Classify the message.",
+        data="How much for 20 adults?",
+        schema=CLASSIFICATION_SCHEMA,
+        customer_facing=False,
+    )
+
+    assert result.data == {"intent": "price", "confidence": 1, "risks": [], "language": "en"}
+    assert result.interaction.latency_ms >= 200
+
+
+def test_the_fake_can_answer_from_the_request(fake, station):
+    fake.responder = lambda body: text(body["messages"][1]["content"].upper())
+
+    result = complete(station=station, purpose="draft", instructions=INSTRUCTIONS, data="hi")
+
+    assert result.text == "<CUSTOMER_DATA>\nHI\n</CUSTOMER_DATA>"

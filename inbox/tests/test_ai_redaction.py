@@ -249,6 +249,8 @@ def test_a_placeholder_the_customer_typed_is_never_one_of_ours():
         "zip code 95112, promo code 2024",
         "What does the 10 guest minimum include? $65 per adult?",
         "¿Cuánto cuesta para 20 personas el 14 de junio?",
+        "I have 2 Dr appointments that day, so 3 way split of the bill?",
+        "We need 2 chefs for 40 people on Saturday near Oak Ave",
     ],
 )
 def test_what_a_draft_needs_is_left_alone(text):
