@@ -1,7 +1,8 @@
 """
 Inbox API. Staff (token or session, station-scoped, agents, managers and owners; chefs have no
 inbox): conversations (list, detail, messages, reply, notes, assign, snooze, close, reopen,
-read) and merging customers. Public: the contact form. Views validate, call a service
+read), merging customers, and AI drafts (list, detail; approve, edit-and-send and reject by
+managers and owners, inbox.ai.drafts). Public: the contact form. Views validate, call a service
 (inbox.services, inbox.outbound, inbox.merge, inbox.contact) and shape the answer.
 
 Costs that must not grow with the data: the conversation list reads one page through the
@@ -20,7 +21,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,12 +33,16 @@ from config.schema import errors
 from config.throttling import ContactThrottle, PublicThrottle, StaffThrottle
 from inbox import contact, merge, outbound, services
 from inbox import serializers as s
+from inbox.ai import drafts
 from inbox.models import (
     Channel,
     ChannelKind,
     ContactIdentity,
     Conversation,
     ConversationStatus,
+    Draft,
+    DraftStatus,
+    Level,
     Message,
     MessageTemplate,
     TemplateKind,
@@ -47,6 +52,9 @@ from stations.api import PublicEndpointMixin, StationScopedViewSet
 from stations.validators import normalize_phone
 
 REPLY_ERRORS = ("send_refused", "no_channel", "empty_reply")
+# Deciding a draft also answers 409 `draft_superseded` (a person answered the message) and
+# `draft_decided` (decided before).
+DRAFT_ERRORS = ("send_refused", "no_channel", "empty_reply")
 ASSIGNEE_VALUE = "^(me|none|[0-9]{1,19})$"
 RECENT_BOOKINGS = 10
 
@@ -354,6 +362,87 @@ def _station_staff(conversation: Conversation, user_id: int | None):
     ):
         raise ValidationError({"assignee": ["Not a staff member of this station."]})
     return user
+
+
+# --- AI drafts -----------------------------------------------------------------------------------
+
+
+class IdFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class DraftFilter(django_filters.FilterSet):
+    station = django_filters.CharFilter(field_name="station__slug", help_text="A station's slug.")
+    status = django_filters.MultipleChoiceFilter(choices=DraftStatus.choices)
+    level = django_filters.MultipleChoiceFilter(choices=Level.choices)
+    conversation = IdFilter(
+        field_name="conversation_id", min_value=1, max_value=BIGINT_MAX, help_text="A conversation."
+    )
+
+    class Meta:
+        model = Draft
+        fields = ["station", "status", "level", "conversation"]
+
+
+class DraftViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StationScopedViewSet):
+    """What the AI made of each inbound message, newest first: L1 sent on its own, L2 drafts
+    waiting for approval (`status=proposed`), L3 tasks for a person, with the reasons. Staff
+    read them; managers and owners approve, edit and send, or reject (an agent: 403)."""
+
+    queryset = Draft.objects.select_related("station", "message", "decided_by").order_by(
+        "-created_at", "-pk"
+    )
+    serializer_class = s.DraftSerializer
+    filterset_class = DraftFilter
+    permission_classes = [permissions.IsAuthenticated, InboxAccess]
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self):
+        return tenancy.scope(self.queryset, self.request.user, roles=tenancy.STAFF_WRITE_ROLES)
+
+    def _deciding(self) -> Draft:
+        draft = self.get_object()
+        if not drafts.may_decide(self.request.user, draft):
+            raise PermissionDenied("Managers and owners decide AI drafts.")
+        return draft
+
+    def _answer(self, draft: Draft) -> Response:
+        return Response(s.DraftSerializer(self.queryset.get(pk=draft.pk)).data)
+
+    @extend_schema(request=None, responses={200: s.DraftSerializer, **errors(*DRAFT_ERRORS)})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """Send the draft as written, as the approver's reply (once: a second approval is
+        409). 409 `send_refused` when the customer may not be sent it now."""
+        draft = self._deciding()
+        return self._answer(drafts.draft_approve(draft=draft, actor=request.user))
+
+    @extend_schema(
+        request=s.DraftEditRequestSerializer,
+        responses={200: s.DraftSerializer, **errors(*DRAFT_ERRORS)},
+    )
+    @action(detail=True, methods=["post"], url_path="edit-and-send")
+    def edit_and_send(self, request, pk=None):
+        """Send your text in place of the draft's (recorded as edited when it differs)."""
+        draft = self._deciding()
+        data = s.DraftEditRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sent = drafts.draft_edit_and_send(
+            draft=draft, actor=request.user, body=data.validated_data["body"]
+        )
+        return self._answer(sent)
+
+    @extend_schema(request=s.DraftRejectRequestSerializer, responses={200: s.DraftSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        """Reject the draft with a reason; nothing is sent."""
+        draft = self._deciding()
+        data = s.DraftRejectRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rejected = drafts.draft_reject(
+            draft=draft, actor=request.user, reason=data.validated_data["reason"]
+        )
+        return self._answer(rejected)
 
 
 # --- Merging customers ---------------------------------------------------------------------------

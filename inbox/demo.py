@@ -1,9 +1,10 @@
 """
 The inbox's part of `manage.py seed_demo` (DESIGN.md §6): each station's channels at the
-documented numbers, ids and addresses, canned replies and WhatsApp templates, and a few
-conversations across channels. The messages come in through the same service the webhooks call
-(inbox.services.inbound_receive) under fixed provider ids, so running the seed again adds
-nothing, and a real-format webhook sent to these numbers threads into the same conversations.
+documented numbers, ids and addresses, canned replies and WhatsApp templates, a few
+conversations across channels, and the AI's drafts for their messages. The messages come in
+through the same service the webhooks call (inbox.services.inbound_receive) under fixed
+provider ids, so running the seed again adds nothing, and a real-format webhook sent to these
+numbers threads into the same conversations.
 """
 
 from datetime import timedelta
@@ -12,11 +13,16 @@ from django.utils import timezone
 
 from bookings.models import Booking, BookingStatus
 from inbox import services
+from inbox.ai import gateway, ladder
 from inbox.models import (
     Channel,
     ChannelKind,
     Conversation,
+    Direction,
+    Draft,
+    Message,
     MessageTemplate,
+    Sender,
     TemplateCategory,
     TemplateKind,
 )
@@ -211,7 +217,25 @@ def build_conversations(*, password: str) -> str:
     return f"{Conversation.objects.count()} conversations ({added} new messages)"
 
 
+def build_drafts(*, password: str) -> str:
+    """The AI's take on every demo message that has none yet (the inbound task makes it when a
+    worker runs; this makes it at once, and for a database seeded before the AI existed). With
+    no OPENAI_API_KEY the local drafter writes them, without network; with a key the workers'
+    tasks do (no model call from inside the seed's transaction)."""
+    if gateway.is_remote():
+        return "left to the workers (a model is configured)"
+    waiting = (
+        Message.objects.filter(direction=Direction.INBOUND, sender=Sender.CUSTOMER)
+        .filter(provider_message_id__in=[item[2] for item in _conversations()])
+        .exclude(pk__in=Draft.objects.values("message_id"))
+        .values_list("pk", flat=True)
+    )
+    made = sum(ladder.message_triage(message_id=pk) is not None for pk in list(waiting))
+    return f"{Draft.objects.count()} AI drafts ({made} new, local drafter)"
+
+
 STEPS = [
     ("inbox channels", build_channels),
     ("inbox conversations", build_conversations),
+    ("AI drafts", build_drafts),
 ]

@@ -13,7 +13,14 @@ from rest_framework import serializers
 from bookings.models import Booking
 from config.filters import BIGINT_MAX
 from config.serializers import ModelSerializer, Serializer
-from inbox.models import Channel, ChannelKind, ContactIdentity, Conversation, Message
+from inbox.models import (
+    Channel,
+    ChannelKind,
+    ContactIdentity,
+    Conversation,
+    Draft,
+    Message,
+)
 from stations.validators import normalize_phone
 
 BODY_MAX_LENGTH = 5000
@@ -269,6 +276,68 @@ class MergeResultSerializer(Serializer):
         child=serializers.IntegerField(), help_text="How many rows moved, by kind."
     )
     customer = CustomerSummarySerializer(help_text="The kept customer, after the merge.")
+
+
+# --- AI drafts -------------------------------------------------------------------------------
+
+
+class DraftSerializer(ModelSerializer):
+    """What the AI made of one inbound message (DESIGN.md §7). `level`: l1 (sent on its own),
+    l2 (a draft waiting for approval), l3 (for a person: no draft). `status`: proposed,
+    auto_sent, human, sent, rejected, superseded. `reasons`: why this level, in words;
+    `grounding`: every price, date, time, phone, e-mail and link of the draft, checked against
+    the station's data."""
+
+    station = serializers.CharField(source="station.slug")
+    message = serializers.IntegerField(source="message_id")
+    message_body = serializers.CharField(source="message.body")
+    decided_by = serializers.IntegerField(source="decided_by_id", allow_null=True)
+    decided_by_name = serializers.SerializerMethodField()
+    sent_message = serializers.IntegerField(source="sent_message_id", allow_null=True)
+    reasons = serializers.ListField(child=serializers.CharField())
+    grounding = serializers.DictField(
+        help_text='{"grounded": bool, "checked": [{"kind", "text", "ok"}], "reasons": [...]}'
+    )
+
+    class Meta:
+        model = Draft
+        fields = [
+            "id",
+            "station",
+            "conversation",
+            "message",
+            "message_body",
+            "level",
+            "intent",
+            "confidence",
+            "reasons",
+            "body",
+            "grounding",
+            "status",
+            "decided_by",
+            "decided_by_name",
+            "decided_at",
+            "edited",
+            "reject_reason",
+            "sent_message",
+            "created_at",
+        ]
+
+    def get_decided_by_name(self, draft) -> str | None:
+        return _person_name(draft.decided_by)
+
+
+class DraftEditRequestSerializer(Serializer):
+    body = serializers.CharField(
+        max_length=BODY_MAX_LENGTH, help_text="The text to send in place of the draft's."
+    )
+
+
+class DraftRejectRequestSerializer(Serializer):
+    reason = serializers.CharField(
+        max_length=Draft._meta.get_field("reject_reason").max_length,
+        help_text="Why the draft is not sent (kept with it).",
+    )
 
 
 # --- The public contact form ---------------------------------------------------------------

@@ -30,6 +30,7 @@ from bookings.services import customer_upsert
 from config import broker
 from config.exceptions import ApiError
 from inbox import compliance
+from inbox.ai import ladder
 from inbox.models import (
     STATUS_RANK,
     Channel,
@@ -261,8 +262,9 @@ def inbound_unprocessed(*, now: datetime | None = None, limit: int = 500) -> lis
 
 def inbound_process(*, message_id: int) -> str:
     """The background work of one inbound message, once: claimed by a conditional UPDATE of
-    processed_at, so a task run twice (or by the sweeper) does nothing the second time. Today
-    that is the keyword confirmation (STOP, START, HELP) on SMS."""
+    processed_at, so a task run twice (or by the sweeper) does nothing the second time: the
+    keyword confirmation (STOP, START, HELP) on SMS, then the AI ladder for a customer's
+    message (inbox.ai.ladder: classify, draft, L1 send or a draft for staff, one per message)."""
     now = timezone.now()
     claimed = Message.objects.filter(
         pk=message_id, direction=Direction.INBOUND, processed_at__isnull=True
@@ -274,6 +276,7 @@ def inbound_process(*, message_id: int) -> str:
     ).get(pk=message_id)
     if message.channel is not None and message.channel.is_sms:
         compliance.keyword_reply(message=message)
+    ladder.message_triage(message_id=message.pk)
     return "processed"
 
 

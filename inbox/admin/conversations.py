@@ -10,9 +10,15 @@ unread first, then the most recent, a query count that does not grow with the pa
 reads the newest page of the thread through the (conversation, created_at) index, so it costs
 the same with a million messages in the table. Opening it marks the conversation read.
 
-Every action on the page (reply, assign, snooze, close, reopen, note) is a POST with its CSRF
-token to a URL of its own, calls a service of inbox.services or inbox.outbound, shows what the
-service refused (ApiError) as an admin error message, and comes back to the page.
+Every action on the page (reply, assign, snooze, close, reopen, note, and deciding the AI's
+draft) is a POST with its CSRF token to a URL of its own, calls a service of inbox.services,
+inbox.outbound or inbox.ai.drafts, shows what the service refused (ApiError) as an admin error
+message, and comes back to the page.
+
+Above the reply box: what the AI made of the latest customer message (inbox.ai.ladder): its
+level, intent, confidence and reasons, the grounding check, and for an L2 draft the text in an
+editable box with Approve & send, Send edited and Reject (with a reason), for managers and
+owners; agents read it. An L3 message, or one the AI could not handle, says "For a person".
 """
 
 import secrets
@@ -35,13 +41,21 @@ from config.exceptions import ApiError
 from config.money import format_money
 from inbox import outbound, selectors, services
 from inbox.admin import display
+from inbox.ai import drafts as ai_drafts
+from inbox.ai.ladder import answered_after
 from inbox.models import (
     Channel,
     ChannelKind,
     ContactIdentity,
     Conversation,
     ConversationStatus,
+    Direction,
+    Draft,
+    DraftStatus,
+    Level,
+    Message,
     MessageTemplate,
+    Sender,
     TemplateKind,
 )
 from payments.models import Payment
@@ -300,6 +314,11 @@ class ConversationAdmin(StationScopedAdmin):
                 name="inbox_conversation_status",
             ),
             path("<path:object_id>/note/", wrap(self.note_view), name="inbox_conversation_note"),
+            path(
+                "<path:object_id>/draft/",
+                wrap(self.draft_view),
+                name="inbox_conversation_draft",
+            ),
             *super().get_urls(),
         ]
 
@@ -391,6 +410,7 @@ class ConversationAdmin(StationScopedAdmin):
             "list_url": reverse("admin:inbox_conversation_changelist"),
             "page_url": self._page_url(conversation),
             "statuses": ConversationStatus,
+            "ai": _ai_panel(conversation, request.user, zone),
         }
         return render(request, PAGE_TEMPLATE, context)
 
@@ -494,6 +514,45 @@ class ConversationAdmin(StationScopedAdmin):
         messages.success(request, "Note added (only staff see it).")
         return redirect(self._page_url(conversation))
 
+    def draft_view(self, request, object_id):
+        """Approve & send, send edited, or reject the AI's draft (managers and owners)."""
+        conversation = self._acting(request, object_id)
+        if request.method != "POST":
+            return redirect(self._page_url(conversation))
+        draft_id = query_id(request.POST.get("draft"))
+        draft = (
+            Draft.objects.filter(pk=draft_id, conversation=conversation).first()
+            if draft_id is not None
+            else None
+        )
+        if draft is None:
+            messages.error(request, "That draft is not this conversation's.")
+            return redirect(self._page_url(conversation))
+        if not ai_drafts.may_decide(request.user, draft):
+            raise PermissionDenied
+        decision = request.POST.get("decision", "")
+        text = request.POST.get("body", "")[:5000]
+        try:
+            if decision == "approve":
+                ai_drafts.draft_approve(draft=draft, actor=request.user)
+                done = "Draft approved and sent."
+            elif decision == "edit":
+                draft = ai_drafts.draft_edit_and_send(draft=draft, actor=request.user, body=text)
+                done = "Edited draft sent." if draft.edited else "Draft sent (unchanged)."
+            elif decision == "reject":
+                ai_drafts.draft_reject(
+                    draft=draft, actor=request.user, reason=request.POST.get("reason", "")[:300]
+                )
+                done = "Draft rejected."
+            else:
+                messages.error(request, "Approve, send edited or reject.")
+                return redirect(self._page_url(conversation))
+        except ApiError as exc:
+            messages.error(request, str(exc.detail))
+        else:
+            messages.success(request, done)
+        return redirect(self._page_url(conversation))
+
 
 # --- Helpers of the page ---------------------------------------------------------------------
 
@@ -581,3 +640,38 @@ def _payments(conversation: Conversation) -> list[dict]:
         }
         for p in payments
     ]
+
+
+def _ai_panel(conversation: Conversation, user, zone: str) -> dict | None:
+    """What the AI made of the latest customer message, for the box above the reply box."""
+    latest = (
+        Message.objects.filter(
+            conversation=conversation, direction=Direction.INBOUND, sender=Sender.CUSTOMER
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if latest is None:
+        return None
+    draft = Draft.objects.filter(message=latest).select_related("decided_by").first()
+    if draft is None:
+        return {"pending": True}
+    open_ = draft.status == DraftStatus.PROPOSED
+    superseded = open_ and answered_after(latest)
+    for_person = ""
+    if draft.status == DraftStatus.HUMAN or draft.level == Level.L3:
+        for_person = draft.reasons[-1] if draft.reasons else "the AI did not draft a reply"
+    decided_by = draft.decided_by
+    return {
+        "draft": draft,
+        "for_person": for_person,
+        "open": open_ and not superseded,
+        "superseded": superseded or draft.status == DraftStatus.SUPERSEDED,
+        "may_decide": ai_drafts.may_decide(user, draft),
+        "checked": (draft.grounding or {}).get("checked", []),
+        "grounded": (draft.grounding or {}).get("grounded"),
+        "decided_by": (decided_by.get_full_name() or decided_by.get_username())
+        if decided_by
+        else "",
+        "decided_at": display.station_time(draft.decided_at, zone) if draft.decided_at else "",
+    }

@@ -107,6 +107,10 @@ ADMIN_EXPECTED: dict[str, dict[str, frozenset]] = {
     "inbox.conversation": {"view": WRITERS, "add": NOBODY, "change": WRITERS, "delete": NOBODY},
     "inbox.channel": {"view": WRITERS, "*": OWNERS},
     "inbox.messagetemplate": {"view": WRITERS, "*": MANAGERS},
+    # The AI's drafts and its audit trail: read only (drafts are decided on the conversation
+    # page and through the API).
+    "inbox.draft": {"view": WRITERS, "*": NOBODY},
+    "inbox.aiinteraction": {"view": WRITERS, "*": NOBODY},
     # The users of the whole site: superusers only.
     "auth.user": {"view": SUPERUSERS, "*": SUPERUSERS},
     "auth.group": {"view": SUPERUSERS, "*": SUPERUSERS},
@@ -147,6 +151,13 @@ API_EXPECTED: dict[str, dict[str, frozenset]] = {
         "reopen": WRITERS,
         "mark_read": WRITERS,
         "merge_customers": WRITERS,
+    },
+    # DESIGN.md §3: managers approve AI drafts; agents read them.
+    "inbox.draft": {
+        "read": WRITERS,
+        "approve": MANAGERS,
+        "edit_and_send": MANAGERS,
+        "reject": MANAGERS,
     },
 }
 
@@ -265,6 +276,44 @@ def _conversation(station):
     return conversation_for(CustomerFactory(station=station))
 
 
+def _draft(station):
+    from inbox.models import Draft, Message
+
+    conversation = _conversation(station)
+    message = Message.objects.create(
+        conversation=conversation,
+        direction="in",
+        sender="customer",
+        body="How much for 10?",
+        status="received",
+        created_at=timezone.now(),
+    )
+    return Draft.objects.create(
+        station=station,
+        conversation=conversation,
+        message=message,
+        level="l2",
+        intent="price",
+        confidence=90,
+        body="It is $60.00 a person.",
+        status="proposed",
+        created_at=timezone.now(),
+    )
+
+
+def _ai_interaction(station):
+    from inbox.models import AIInteraction
+
+    return AIInteraction.objects.create(
+        station=station,
+        purpose="classify",
+        model="local-drafter",
+        prompt="How much for 10?",
+        outcome="ok",
+        created_at=timezone.now(),
+    )
+
+
 def _per_station(build: Callable) -> Callable:
     return lambda w: {"own": build(w.own), "other": build(w.other)}
 
@@ -305,6 +354,8 @@ BUILDERS: dict[str, Callable[[World], dict]] = {
     "inbox.messagetemplate": _per_station(
         lambda s: MessageTemplate.objects.create(station=s, kind="canned", name="Hi", body="Hi!")
     ),
+    "inbox.draft": _per_station(_draft),
+    "inbox.aiinteraction": _per_station(_ai_interaction),
 }
 
 
