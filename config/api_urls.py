@@ -14,7 +14,7 @@ from bookings.api import (
 from config.auth import ObtainTokenView
 from config.health import HealthView
 from config.routers import OptionalSlashRouter
-from inbox.api import ContactView, ConversationViewSet, CustomerMergeView
+from inbox.api import ContactView, ConversationViewSet, CustomerMergeView, DraftViewSet
 from inbox.webhooks.meta import meta_webhook
 from inbox.webhooks.ringcentral import ringcentral_webhook
 from inbox.webhooks.twilio import twilio_webhook
@@ -32,6 +32,7 @@ staff.register("bookings", StaffBookingViewSet, basename="staff-booking")
 staff.register("customers", StaffCustomerViewSet, basename="staff-customer")
 staff.register("payments", StaffPaymentViewSet, basename="staff-payment")
 staff.register("conversations", ConversationViewSet, basename="staff-conversation")
+staff.register("drafts", DraftViewSet, basename="staff-draft")
 
 urlpatterns = [
     re_path(r"^health(?:/)?$", HealthView.as_view(), name="health"),

@@ -54,7 +54,7 @@ from stations.validators import normalize_phone
 REPLY_ERRORS = ("send_refused", "no_channel", "empty_reply")
 # Deciding a draft also answers 409 `draft_superseded` (a person answered the message) and
 # `draft_decided` (decided before).
-DRAFT_ERRORS = ("send_refused", "no_channel", "empty_reply")
+DRAFT_ERRORS = ("send_refused", "no_channel", "empty_reply", "draft_superseded", "draft_decided")
 ASSIGNEE_VALUE = "^(me|none|[0-9]{1,19})$"
 RECENT_BOOKINGS = 10
 

@@ -7,12 +7,9 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 from django.test import Client
-from django.urls import include, path, reverse
+from django.urls import reverse
 
-from config.routers import OptionalSlashRouter
-from config.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from inbox import outbound, services
-from inbox.api import DraftViewSet
 from inbox.models import (
     AIInteraction,
     Channel,
@@ -27,13 +24,7 @@ from inbox.models import (
 from inbox.services import SenderInfo
 from testing.factories import CustomerFactory
 
-# Until config/api_urls.py registers the drafts route (`staff.register("drafts", DraftViewSet,
-# basename="staff-draft")`), this module is its own URLconf: the site's, plus that route.
-_router = OptionalSlashRouter()
-_router.register("drafts", DraftViewSet, basename="staff-draft")
-urlpatterns = [path("api/v1/staff/", include(_router.urls)), path("", include("config.urls"))]
-
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = pytest.mark.django_db
 
 NOON = datetime(2026, 6, 10, 19, 0, tzinfo=UTC)  # Wednesday, 12:00 in San Jose
 PHONE = "+14085550142"
