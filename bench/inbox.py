@@ -1,7 +1,8 @@
 """
 `python -m bench.inbox small|large`: the inbox part of the bench dataset, in DATABASE_URL.
 
-- small: 1,000 messages (100 conversations of 10 at station bench-01);
+- small: 1,000 messages (100 conversations at station bench-01: the measured one with 109,
+  more than a page of the thread, the others 9 each);
 - large: 1,000,000 messages: 100,000 conversations of 10 across the 10 bench stations, and
   the measured conversation grown to 50,000 messages; written with INSERT ... SELECT FROM
   generate_series (a minute, not an hour of ORM inserts).
@@ -32,6 +33,7 @@ from stations.models import Membership, Role, Station  # noqa: E402
 
 AGENT = "bench-agent"
 SMALL_CONVERSATIONS, PER_CONVERSATION = 100, 10
+SMALL_PER_CONVERSATION, MEASURED_SMALL = 9, 109  # 99 x 9 + 109 = 1,000; a full thread page
 LARGE_CONVERSATIONS = 100_000
 MEASURED_LARGE = 50_000
 INBOX_CUSTOMER = "Inbox bench"  # the customers this module makes are named so
@@ -44,7 +46,8 @@ def twilio_number(i: int) -> str:
 def _empty_inbox() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE inbox_message, inbox_contactidentity, inbox_conversation, inbox_customermerge"
+            "TRUNCATE inbox_aiinteraction, inbox_draft, inbox_message, inbox_contactidentity, "
+            "inbox_conversation, inbox_customermerge"
         )
         cursor.execute("DELETE FROM bookings_customer WHERE name LIKE %s", [f"{INBOX_CUSTOMER}%"])
 
@@ -142,7 +145,9 @@ def build(phase: str) -> dict:
             or Conversation.objects.filter(station=first).order_by("pk").first()
         )
         if phase == "small":
-            _messages(per=PER_CONVERSATION, ids=[], every_other=True, measured=0)
+            # The measured conversation fills its page (as at 1M), the rest make up 1,000.
+            _messages(per=SMALL_PER_CONVERSATION, ids=[], every_other=True, measured=measured.pk)
+            _messages(per=MEASURED_SMALL, ids=[measured.pk], every_other=False, measured=0)
         else:
             _messages(per=PER_CONVERSATION, ids=[], every_other=True, measured=measured.pk)
             _messages(per=MEASURED_LARGE, ids=[measured.pk], every_other=False, measured=0)
