@@ -1,16 +1,20 @@
 """A station's customer book: each customer's page lists their bookings and payments."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 
 from bookings.admin.booking_page import local_event
 from bookings.models import Customer
+from config.exceptions import ApiError
 from config.money import format_money
+from inbox.merge import customers_merge
 from payments.models import Payment
 from stations import tenancy
-from stations.admin_base import StationListFilter, StationScopedAdmin
+from stations.admin_base import StationListFilter, StationScopedAdmin, query_id
 
 
 def _table(headers: list[str], rows, empty: str, numeric: set[int] = frozenset()):
@@ -39,6 +43,7 @@ class CustomerAdmin(StationScopedAdmin):
     list_filter = [StationListFilter, "sms_opt_in", "email_opt_in", "do_not_contact"]
     list_select_related = ["station"]
     search_fields = ["name", "email", "phone"]
+    actions = ["merge_customers"]
     fieldsets = [
         (None, {"fields": ["station", "name", "email", "phone"]}),
         (
@@ -61,6 +66,46 @@ class CustomerAdmin(StationScopedAdmin):
         return tenancy.scope(
             super().get_queryset(request), request.user, roles=tenancy.STAFF_WRITE_ROLES
         )
+
+    @admin.action(description="Merge the two selected customers", permissions=["change"])
+    def merge_customers(self, request, queryset):
+        """Two rows of one person (they wrote from a new number, booked under another
+        e-mail): a page asks which to keep, then inbox.merge.customers_merge moves everything
+        of the other to it (identities, messages, bookings with their payments) and records
+        the merge. The queryset is the user's own stations' customers (get_queryset)."""
+        customers = list(queryset.annotate(booking_count=Count("bookings")).order_by("pk")[:3])
+        if len(customers) != 2:
+            self.message_user(request, "Select exactly two customers to merge.", messages.ERROR)
+            return None
+        if not tenancy.may_act_on(request.user, queryset, tenancy.STAFF_WRITE_ROLES):
+            self.message_user(request, "Not yours to merge.", messages.ERROR)
+            return None
+        keep_id = query_id(request.POST.get("keep")) if "apply" in request.POST else None
+        keep = next((c for c in customers if c.pk == keep_id), None)
+        if keep is None:
+            return render(
+                request,
+                "admin/bookings/customer/merge.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Merge two customers",
+                    "customers": customers,
+                    "opts": self.model._meta,
+                },
+            )
+        merge = next(c for c in customers if c.pk != keep.pk)
+        try:
+            record = customers_merge(keep=keep, merge=merge, actor=request.user)
+        except ApiError as exc:
+            self.message_user(request, f"Not merged: {exc.detail}", messages.ERROR)
+            return None
+        moved = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in record.moved.items() if n)
+        self.message_user(
+            request,
+            f"{merge.name} merged into {keep.name}" + (f" ({moved} moved)." if moved else "."),
+            messages.SUCCESS,
+        )
+        return None
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:  # a new customer has no history yet

@@ -75,7 +75,11 @@ ADMIN_EXPECTED: dict[str, dict[str, frozenset]] = {
     "stations.timeoff": {"view": ALL, "*": MANAGERS},
     "bookings.pricelist": {"view": ALL, "*": MANAGERS},
     "bookings.addon": {"view": ALL, "*": MANAGERS},
-    "bookings.customer": {"view": WRITERS, "*": WRITERS},  # chefs: their events, not customers
+    "bookings.customer": {  # chefs: their events, not customers
+        "view": WRITERS,
+        "*": WRITERS,
+        "merge_customers": WRITERS,
+    },
     "bookings.booking": {
         "view": ALL,  # the chef's own assigned event (see VARIANT_EXPECTED for the others)
         "add": NOBODY,  # through the booking flow
