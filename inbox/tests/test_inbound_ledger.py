@@ -148,6 +148,23 @@ def test_a_failing_row_keeps_its_error_without_contact_data_and_stops_after_max_
     assert ledger.inbound_events_waiting(grace_seconds=0) == 0
 
 
+def test_a_row_that_loses_a_race_three_times_waits_for_the_next_drain(channel, post, monkeypatch):
+    """What answered 503 when the ack threaded the message: now the drain retries it."""
+    from config.exceptions import Conflict
+
+    post(INBOUND)
+
+    def always_raced(**_):
+        raise Conflict("Please try again.", code="try_again")
+
+    monkeypatch.setattr("inbox.services.customer_upsert", always_raced)
+    assert ledger.inbound_events_drain() == 0
+    assert InboundEvent.objects.get().error == "Conflict"
+    monkeypatch.undo()
+    assert ledger.inbound_events_drain() == 1
+    assert Message.objects.count() == 1
+
+
 # --- Dedupe under real concurrency --------------------------------------------------------------
 
 
