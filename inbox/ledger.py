@@ -237,9 +237,23 @@ def inbound_events_waiting(*, grace_seconds: float | None = None) -> int:
     ).count()
 
 
+# A threaded row is a copy of its Message (the sender's number, the text): kept this long for
+# looking into a problem, then deleted by the sweeper.
+KEEP_THREADED_DAYS = 7
+
+
+def inbound_events_purge(*, now=None) -> int:
+    """Delete the rows threaded more than KEEP_THREADED_DAYS ago."""
+    cutoff = (now or timezone.now()) - timedelta(days=KEEP_THREADED_DAYS)
+    deleted, _ = InboundEvent.objects.filter(processed_at__lt=cutoff).delete()
+    return deleted
+
+
 def inbound_events_sweep() -> int:
-    """The sweeper: forget a lost drain's flag, and queue a drain when rows waited too long."""
+    """The sweeper: forget a lost drain's flag, queue a drain when rows waited too long, and
+    delete the rows threaded long ago."""
     drain_flags_forget_lost()
+    inbound_events_purge()
     waiting = inbound_events_waiting()
     if waiting:
         _queue_drain()

@@ -515,7 +515,9 @@ class InboundEvent(models.Model):
                 fields=["id"],
                 condition=Q(processed_at__isnull=True),
                 name="inboundevent_waiting",
-            )
+            ),
+            # The sweeper's purge of rows threaded long ago.
+            models.Index(fields=["processed_at"], name="inboundevent_processed"),
         ]
 
     def __str__(self) -> str:

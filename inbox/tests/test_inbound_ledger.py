@@ -242,6 +242,19 @@ def test_the_sweeper_forgets_a_flag_whose_drain_was_lost_but_not_a_fresh_one(db)
     assert InboundDrainQueued.objects.count() == 0
 
 
+def test_the_sweeper_deletes_rows_threaded_more_than_a_week_ago(channel, post):
+    post(INBOUND)
+    post({**INBOUND, "MessageSid": "SM" + "1" * 32})
+    ledger.inbound_events_drain()
+    old, recent = InboundEvent.objects.order_by("pk")
+    InboundEvent.objects.filter(pk=old.pk).update(
+        processed_at=timezone.now() - timedelta(days=ledger.KEEP_THREADED_DAYS, minutes=1)
+    )
+    tasks.sweep_inbound_events()
+    assert list(InboundEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert Message.objects.count() == 2  # the messages stay
+
+
 # --- Keywords keep the synchronous path ---------------------------------------------------------
 
 
