@@ -243,6 +243,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-notifications": {"task": "bookings.tasks.sweep_notifications", "schedule": 60.0},
     "charge-due-balances": {"task": "payments.tasks.charge_due_balances", "schedule": 3600.0},
     "sweep-inbound-messages": {"task": "inbox.tasks.sweep_inbound", "schedule": 60.0},
+    "sweep-inbound-events": {"task": "inbox.tasks.sweep_inbound_events", "schedule": 60.0},
     "sweep-outbound-messages": {"task": "inbox.tasks.sweep_outbound", "schedule": 60.0},
     "wake-snoozed-conversations": {"task": "inbox.tasks.wake_snoozed", "schedule": 60.0},
     "renew-ringcentral-subscriptions": {

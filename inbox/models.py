@@ -486,3 +486,50 @@ class AIInteraction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} with {self.model} ({self.outcome})"
+
+
+class InboundEvent(models.Model):
+    """A verified inbound provider message as the webhook stored it (inbox.ledger): one row per
+    (channel, provider message id), written by one INSERT ... ON CONFLICT DO NOTHING, threaded
+    into its customer's conversation by the drain (processed_at set then). Holds the sender's
+    number and the text: kept only until threaded, then a short while for the sweeper."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    provider_message_id = models.CharField(max_length=200)
+    sender = models.CharField(max_length=254, help_text="the provider's id of the sender")
+    body = models.TextField(blank=True)
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "provider_message_id"], name="inboundevent_once_per_channel"
+            )
+        ]
+        indexes = [
+            # The drain's and the sweeper's look: the rows still waiting, oldest first.
+            models.Index(
+                fields=["id"],
+                condition=Q(processed_at__isnull=True),
+                name="inboundevent_waiting",
+            ),
+            # The sweeper's purge of rows threaded long ago.
+            models.Index(fields=["processed_at"], name="inboundevent_processed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"inbound {self.provider_message_id} on channel {self.channel_id}"
+
+
+class InboundDrainQueued(models.Model):
+    """At most one row, while a drain of the inbound ledger is queued and has not started yet
+    (inbox.ledger, "Draining"); `queued_at` lets the sweeper clear one whose message was lost."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    queued_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"inbound drain queued at {self.queued_at:%Y-%m-%d %H:%M:%S}"

@@ -68,3 +68,21 @@ def renew_ringcentral_subscriptions() -> int:
     from inbox import subscriptions
 
     return subscriptions.subscriptions_renew()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def drain_inbound_events() -> int:
+    """Thread the inbound messages the Twilio webhook stored (inbox.ledger: queued when a row
+    is stored, unless a drain is already queued; safe to run twice)."""
+    from inbox import ledger
+
+    return ledger.inbound_events_drain()
+
+
+@shared_task(ignore_result=True)
+def sweep_inbound_events() -> int:
+    """Queue a drain of the inbound ledger when rows waited past the grace (their drain was
+    lost, e.g. the broker was down) (beat: every minute)."""
+    from inbox import ledger
+
+    return ledger.inbound_events_sweep()

@@ -330,3 +330,25 @@ def test_a_signed_status_with_a_nul_in_the_error_code_is_stored_without_it(outbo
     outbound.refresh_from_db()
     assert outbound.status == MessageStatus.FAILED
     assert outbound.error == "Twilio error 30005"
+
+
+def test_an_inbound_sms_is_stored_in_the_ledger_and_threaded_once_the_drain_runs(
+    channel, client, settings, django_capture_on_commit_callbacks
+):
+    from inbox.models import InboundEvent
+
+    signature = twilio_signature(settings.PUBLIC_BASE_URL + URL, INBOUND)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            URL,
+            urlencode(INBOUND),
+            content_type="application/x-www-form-urlencoded",
+            HTTP_X_TWILIO_SIGNATURE=signature,
+        )
+    assert response.status_code == 200
+    assert InboundEvent.objects.filter(channel=channel, processed_at__isnull=True).count() == 1
+    assert not Message.objects.exists()
+    for callback in callbacks:  # the drain (eager Celery)
+        callback()
+    assert Message.objects.get().provider_message_id == INBOUND["MessageSid"]
+    assert InboundEvent.objects.get().processed_at is not None

@@ -9,6 +9,11 @@ public URL: PUBLIC_BASE_URL + path + query string, which is what Twilio signed e
 proxy sits in front of us. A number we don't serve is checked with the environment's token and
 acknowledged. Anything unsigned, wrongly signed, or for a channel without a token: 403.
 
+Inbound messages are stored in the inbound ledger (inbox.ledger: one INSERT, threaded by a
+drain task), except SMS keywords (STOP, START, HELP...), threaded here so an opt-out holds from
+the moment Twilio has our answer. The channel's routing and token come from inbox.ledger's
+short-lived per-process cache (`twilio_route`).
+
 Answers an empty TwiML <Response/>, so Twilio itself sends nothing back.
 """
 
@@ -21,7 +26,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
 
-from inbox import credentials, services
+from inbox import compliance, ledger, services
 from inbox.models import ChannelKind, MessageStatus
 from inbox.services import SenderInfo
 from inbox.webhooks import (
@@ -107,24 +112,28 @@ def twilio_webhook(request):
     form = request.POST
     is_status = (form.get("MessageStatus") or "").strip().lower() not in INBOUND_STATUSES
     our_number = ((form.get("From") if is_status else form.get("To")) or "").strip()
-    channel = (
-        services.channel_find(kind=ChannelKind.SMS_TWILIO, address=our_number)
-        if E164.fullmatch(our_number)
-        else None
-    )
-    token = (
-        credentials.for_channel(channel)["auth_token"]
-        if channel is not None
-        else settings.TWILIO_AUTH_TOKEN
-    )
+    route = ledger.twilio_route(our_number) if E164.fullmatch(our_number) else None
+    token = route.auth_token if route is not None else settings.TWILIO_AUTH_TOKEN
     if not _verified(request, token):
         return refused()
     try:
         event = parse(form)
     except Malformed as exc:
         return malformed(exc)
-    if channel is None:
+    if route is None:
         return twiml()  # verified, but not a number of ours: acknowledged, nothing stored
+    if isinstance(event, Inbound) and compliance.keyword_of(event.body) is None:
+        ledger.inbound_record(
+            channel_id=route.channel_id,
+            sender=event.sender,
+            provider_message_id=event.message_sid,
+            body=event.body,
+        )
+        return twiml()
+    # A keyword or a status: the channel itself (not cached: it may have been switched off).
+    channel = services.channel_find(kind=ChannelKind.SMS_TWILIO, address=our_number)
+    if channel is None:
+        return twiml()
     if isinstance(event, Inbound):
         _receive(channel, event)
     else:
@@ -134,6 +143,7 @@ def twilio_webhook(request):
 
 @transaction.atomic
 def _receive(channel, event: Inbound) -> None:
+    """The slow path, for SMS keywords: threaded (and the opt-out applied) in the request."""
     services.inbound_receive(
         channel=channel,
         sender=SenderInfo(external_id=event.sender, phone=event.sender),
