@@ -26,6 +26,7 @@ from config.sql import Insert, Table, columns
 # One line per app that has a sql module.
 SQL_MODULES = [
     "bookings.sql",
+    "inbox.sql",
     "payments.sql",
 ]
 
