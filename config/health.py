@@ -29,7 +29,7 @@ from rest_framework.views import APIView
 from config.celery import app as celery_app
 from config.tasks import HEARTBEAT_KEY
 from config.version import VERSION
-from inbox import subscriptions
+from inbox import ledger, subscriptions
 from payments import stripe_client
 from payments.models import EventOutcome, StripeEvent
 
@@ -132,20 +132,28 @@ def stripe_events_waiting_oldest_seconds() -> int | None:
 
 
 def messaging_subscription_problems() -> list[str]:
-    """RingCentral channels whose subscription is blacklisted or failed to renew, in words
-    (inbox.subscriptions.blacklisted_channels; a database that does not answer in time: none)."""
+    """RingCentral channels whose subscription is blacklisted or failed to renew, and inbound
+    messages stored by a webhook but not threaded for longer than
+    HEALTH_STRIPE_EVENT_WAIT_SECONDS (their drain is lost or failing), in words (a database
+    that does not answer in time: none)."""
     try:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL statement_timeout = {CHECK_TIMEOUT_SECONDS * 1000}")
             failing = list(subscriptions.blacklisted_channels()[:20])
+            waiting = ledger.inbound_events_waiting(
+                grace_seconds=settings.HEALTH_STRIPE_EVENT_WAIT_SECONDS
+            )
     except DatabaseError:
         return []
-    return [
+    found = [
         f"RingCentral subscription {channel.get_subscription_state_display()}: "
         f"{channel} ({channel.station.slug})"
         for channel in failing
     ]
+    if waiting:
+        found.append(f"inbound messages waiting to be threaded: {waiting}")
+    return found
 
 
 def worker_heartbeat_age() -> int | None:

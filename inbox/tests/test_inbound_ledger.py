@@ -343,3 +343,31 @@ def test_a_settings_change_forgets_the_routes(channel, settings):
     assert ledger.twilio_route(INBOUND["To"]).auth_token == TOKEN
     settings.TWILIO_AUTH_TOKEN = "another"
     assert ledger.twilio_route(INBOUND["To"]).auth_token == "another"
+
+
+def test_health_says_degraded_while_stored_messages_wait_too_long_to_be_threaded(
+    client, settings, san_jose
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inbox.models import Channel, ChannelKind, InboundEvent
+
+    channel = Channel.objects.create(
+        station=san_jose, kind=ChannelKind.SMS_TWILIO, address="+14085550166"
+    )
+    event = InboundEvent.objects.create(
+        channel=channel,
+        provider_message_id="SMwaiting",
+        sender="+14085550199",
+        body="hello",
+        received_at=timezone.now()
+        - timedelta(seconds=settings.HEALTH_STRIPE_EVENT_WAIT_SECONDS + 5),
+    )
+    body = client.get("/api/v1/health").json()
+    assert "inbound messages waiting to be threaded: 1" in body["problems"]
+    assert body["status"] == "degraded"
+
+    InboundEvent.objects.filter(pk=event.pk).update(processed_at=timezone.now())
+    assert not any("inbound" in p for p in client.get("/api/v1/health").json()["problems"])
