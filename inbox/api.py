@@ -31,7 +31,7 @@ from config.filters import BIGINT_MAX
 from config.idempotency import idempotent
 from config.schema import errors
 from config.throttling import ContactThrottle, PublicThrottle, StaffThrottle
-from inbox import contact, merge, outbound, services
+from inbox import contact, merge, outbound, selectors, services
 from inbox import serializers as s
 from inbox.ai import drafts
 from inbox.models import (
@@ -43,7 +43,6 @@ from inbox.models import (
     Draft,
     DraftStatus,
     Level,
-    Message,
     MessageTemplate,
     TemplateKind,
 )
@@ -224,9 +223,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Stat
     def messages(self, request, pk=None):
         """The thread, newest first, notes included; `next` leads to older messages."""
         conversation = self.get_object()
-        queryset = Message.objects.filter(conversation=conversation).select_related(
-            "author", "channel"
-        )
+        queryset = selectors.thread_messages(conversation).select_related("author", "channel")
         paginator = MessageCursor()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(s.MessageSerializer(page, many=True).data)

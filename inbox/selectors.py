@@ -17,6 +17,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from bookings.models import Booking, Customer
@@ -66,12 +67,27 @@ class ThreadPage:
     is_latest: bool
 
 
+def thread_messages(conversation: Conversation) -> QuerySet[Message]:
+    """The messages of one conversation, for reading a page of the thread.
+
+    A shortcut for speed: the conversation's id is written into the SQL as a literal, not a
+    bound parameter. With server-side prepared statements (DB_PREPARED_STATEMENTS) PostgreSQL
+    soon plans a parameterised query once for every conversation (a generic plan), estimating
+    the average thread (about ten messages): it then reads the whole thread and sorts it, 60 ms
+    for a thread of 50,000 messages (bench: the admin's conversation page went from 150 to
+    410 ms p95 at 1,000,000 messages). With the literal, each thread is planned with its own
+    size and the newest page is read backwards along the message_thread index, as for a short
+    thread. inbox/tests/test_thread_plans.py fails when that stops being so."""
+    literal = str(int(conversation.pk))  # our own integer id: nothing of a request's text
+    return Message.objects.filter(conversation_id=RawSQL(literal, ()))  # noqa: S611
+
+
 def thread_page(
     conversation: Conversation, *, before: int | None = None, size: int = THREAD_PAGE_SIZE
 ) -> ThreadPage:
     """The newest `size` messages of the thread (or those older than message `before`): one
     read of at most size + 1 rows, backwards along the (conversation, created_at) index."""
-    messages = Message.objects.filter(conversation=conversation)
+    messages = thread_messages(conversation)
     if before is not None:
         anchor = (
             Message.objects.filter(conversation=conversation, pk=before)
