@@ -92,6 +92,8 @@ def delivery(message: Message, zone_name: str = "UTC") -> tuple[str, str]:
         return (f"failed: {message.error}" if message.error else "failed"), "st-failed"
     if status == MessageStatus.NOT_SENT:
         reason = message.error or "channel offline"
+        # The sender's reasons may already say "not sent: ..." (the offline one does).
+        reason = reason.removeprefix("not sent: ").removeprefix("Not sent: ")
         return f"not sent: {reason}", "st-failed"
     if status == MessageStatus.UNKNOWN:
         return "delivery unknown (check before sending again)", "st-unknown"

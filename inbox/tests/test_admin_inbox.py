@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
-from inbox import selectors, services
+from inbox import selectors, sending, services
 from inbox.models import (
     Channel,
     ChannelKind,
@@ -258,7 +258,7 @@ def test_the_page_shows_every_message_with_badges_ticks_authors_and_notes(
     _outbound(kim, sms, "delivered one", MessageStatus.DELIVERED, author=sj_manager)
     _outbound(kim, sms, "read one", MessageStatus.READ, author=sj_manager)
     _outbound(kim, sms, "failed one", MessageStatus.FAILED, "30003: Unreachable handset")
-    _outbound(kim, sms, "offline one", MessageStatus.NOT_SENT, "channel offline (no credentials)")
+    _outbound(kim, sms, "offline one", MessageStatus.NOT_SENT, sending.OFFLINE)
     _outbound(kim, sms, "unknown one", MessageStatus.UNKNOWN)
     _outbound(kim, sms, "queued one", MessageStatus.QUEUED)
     services.note_add(conversation=kim, author=sj_manager, body="Called her back, no answer")
@@ -275,6 +275,7 @@ def test_the_page_shows_every_message_with_badges_ticks_authors_and_notes(
     assert "read ✓✓" in html
     assert "failed: 30003: Unreachable handset" in html
     assert "not sent: channel offline" in html
+    assert "not sent: not sent" not in html  # the sender's reason already says it
     assert "delivery unknown" in html
     assert ">queued<" in html
     assert 'class="ch-badge ch-sms"' in html
