@@ -23,12 +23,42 @@ from inbox.ai.context import MONTHS, WEEKDAYS
 # --- what a draft mentions -------------------------------------------------------------------
 
 _AMOUNT = r"(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?"
+# A figure is money when a currency sign or code comes before it ("$60", "USD 500", a fullwidth $),
+# a currency word or sign after it ("500 USD", "500$", "60 euros") or a per-guest unit after it
+# ("60 per person"): a model (or a customer's text it echoes) must not slip a price past the
+# check by writing the currency another way.
+_FULLWIDTH_DOLLAR = "\uff04"
+_CURRENCY_BEFORE = r"(?:(?:US|CA|A|C)?[$" + _FULLWIDTH_DOLLAR + r"]|[€£]|\b(?:usd|cad|eur|gbp))"
+_CURRENCY_AFTER = (
+    r"(?:(?:dollars?|bucks|usd|cad|eur|euros?|gbp|pounds?|d[oó]lares)\b|[$€£"
+    + _FULLWIDTH_DOLLAR
+    + r"]"
+    r"|(?:per|a|/)\s?(?:person|guest|adult|child|kid|head|plate|pax)\b|pp\b)"
+)
 MONEY_RE = re.compile(
-    rf"(?:(?:US|CA|A)?\$|€|£)\s?{_AMOUNT}|\b{_AMOUNT}\s?(?:dollars?|bucks|usd|d[oó]lares)\b",
+    rf"{_CURRENCY_BEFORE}\s?{_AMOUNT}|\b{_AMOUNT}\s?{_CURRENCY_AFTER}",
     re.I,
 )
 EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 LINK_RE = re.compile(r"\b(?:https?://|www\.)[^\s<>\"')\]]+", re.I)
+# A link written without a scheme ("evil.example.com/pay", "bit.ly/x", "EVIL.COM"): a host name
+# ending in a common top-level domain, or any dotted host followed by a path.
+_TLDS = (
+    "com|net|org|info|biz|io|co|ly|me|app|dev|ai|us|uk|ca|eu|de|fr|es|it|nl|ru|cn|in|au|mx|br"
+    "|link|site|online|xyz|top|click|live|shop|store|page|pay|money|gl|to|cc|gg|sh|tv|ws|la|is"
+    "|st|so|tk|ml|ga|cf|gq|pw|fm|am|im|vc|gd|cx|lc|mobi|tel|club|pro|world|today|cash|bank"
+    "|example|test|invalid|local"
+)
+BARE_LINK_RE = re.compile(
+    r"(?<![\w@.-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+"
+    rf"(?:(?:{_TLDS})\b(?:/[^\s<>\"')\]]*)?|[a-z]{{2,24}}/[^\s<>\"')\]]+)",
+    re.I,
+)
+# A phone number written with letters ("1-800-FLOWERS", "(408) 555-CHEF").
+VANITY_PHONE_RE = re.compile(
+    r"(?<![\w+])(?:\+?1[-. ]?)?\(?[2-9]\d{2}\)?[-. ]?(?=[A-Z0-9]{3}[-. ]?[A-Z0-9]{4}\b)"
+    r"(?=[0-9-. ]*[A-Z])[A-Z0-9]{3}[-. ]?[A-Z0-9]{4}(?![\w])"
+)
 TIME_12_RE = re.compile(r"\b(1[0-2]|0?[1-9])(?::([0-5]\d))?\s?([ap])\.?\s?m\b", re.I)
 TIME_24_RE = re.compile(r"(?<![\d:])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])(?!\s?[ap]\.?\s?m\b)", re.I)
 _MONTH = "|".join(sorted(map(re.escape, MONTHS), key=len, reverse=True))
@@ -48,6 +78,9 @@ ISO_DATE_RE = re.compile(r"\b(20\d\d)-(\d{2})-(\d{2})\b")
 NUMERIC_DATE_RE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?(?![\d/])")
 # Words that read as a month but are not one in the middle of a sentence ("you may 2 ...").
 _NOT_MONTHS = {"may", "mar"}
+
+
+_PHONE_LENIENCY = phonenumbers.Leniency.POSSIBLE
 
 
 @dataclass(frozen=True)
@@ -71,10 +104,20 @@ def mentions(text: str) -> list[Mention]:
     for m in EMAIL_RE.finditer(without_links):
         found.append(Mention("email", m[0], m[0].lower()))
     plain = EMAIL_RE.sub(" ", without_links)
-    for match in phonenumbers.PhoneNumberMatcher(plain, "US"):
+    for m in BARE_LINK_RE.finditer(plain):
+        found.append(Mention("link", m[0], m[0].rstrip(".,;:!?")))
+    plain = BARE_LINK_RE.sub(" ", plain)
+    for m in VANITY_PHONE_RE.finditer(plain):
+        digits = phonenumbers.convert_alpha_characters_in_number(m[0])
+        found.append(Mention("phone", m[0], _e164(digits) or digits))
+    plain = VANITY_PHONE_RE.sub(" ", plain)
+    # POSSIBLE, not the matcher's default VALID: a number no carrier could have ("(123)
+    # 456-7890", "555-0199") is still a phone number the customer would read and call.
+    matches = list(phonenumbers.PhoneNumberMatcher(plain, "US", leniency=_PHONE_LENIENCY))
+    for match in matches:
         e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
         found.append(Mention("phone", match.raw_string, e164))
-    plain = _blank(plain, [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(plain, "US")])
+    plain = _blank(plain, [(m.start, m.end) for m in matches])
     for m in MONEY_RE.finditer(plain):
         whole, fraction = (m[1], m[2]) if m[1] is not None else (m[3], m[4])
         found.append(Mention("price", m[0].strip(), _cents(whole, fraction)))

@@ -42,6 +42,29 @@ EMAIL_RE = re.compile(
 
 # Digits in groups separated by single spaces or dashes: card and account shapes.
 GROUPED_DIGITS = re.compile(r"(?<![\w-])\d(?:[ -]?\d){7,22}(?![\w-])")
+# Card numbers may also be grouped with dots ("4111.1111.1111.1111"); Luhn decides.
+CARD_DIGITS = re.compile(r"(?<![\w.-])\d(?:[ .-]?\d){12,18}(?![\w-])(?!\.\d)")
+# US social security numbers.
+SSN_RE = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
+# E-mail addresses written to slip past a filter: "john @ gmail.com", "john(at)gmail(dot)com",
+# "john at gmail dot com".
+_AT = r"(?:\s*@\s*|\s*[(\[{]\s*at\s*[)\]}]\s*|\s+at\s+)"
+_DOT = r"(?:\s*\.\s*|\s*[(\[{]\s*dot\s*[)\]}]\s*|\s+dot\s+)"
+OBFUSCATED_EMAIL_RE = re.compile(
+    r"(?<![\w.+-])[\w.+-]+"
+    + _AT
+    + r"[A-Za-z0-9-]+(?:"
+    + _DOT
+    + r"[A-Za-z0-9-]+)*"
+    + _DOT
+    + r"(?:com|net|org|edu|gov|io|co|us|me|info|biz|mail)\b",
+    re.IGNORECASE,
+)
+# A US phone number with letters for digits ("408-555-CHEF", "1-800-FLOWERS").
+VANITY_PHONE_RE = re.compile(
+    r"(?<![\w+])(?:\+?1[-. ]?)?\(?[2-9]\d{2}\)?[-. ]?(?=[A-Za-z0-9]{3}[-. ]?[A-Za-z0-9]{4}\b)"
+    r"(?=[0-9-. ]*[A-Z])[A-Z0-9]{3}[-. ]?[A-Z0-9]{4}(?!\w)"
+)
 DATE_SHAPE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}-\d{1,2}-\d{2,4}")
 IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
 ACCOUNT_WORDS = re.compile(
@@ -71,13 +94,29 @@ ADDRESS_RE = re.compile(
     re.IGNORECASE,
 )
 
+# Streets named without a suffix: "500 El Camino Real", "987 Broadway", "12 Calle Mayor".
+ADDRESS_NO_SUFFIX_RE = re.compile(
+    r"(?<![\w$.,-])\d{1,6}[A-Za-z]?\s+(?:(?:[NSEW]\.?|north|south|east|west)\s+)?"
+    r"(?:(?:el\s+)?camino\s+real|broadway|(?:calle|avenida|camino|paseo|via|rue)\s+[A-Za-z][\w'.-]*)"
+    r"(?:,?\s*(?:apt|apartment|unit|suite|ste|#)\.?\s*#?\s*[A-Za-z0-9-]+\b)?",
+    re.IGNORECASE,
+)
+
 CODE_WORDS = (
     r"(?:gate|door|entry|entrance|access|alarm|garage|keypad|building|buzzer|lockbox|lock\s*box"
     r"|key\s*box|security)"
 )
 CODE_RE = re.compile(
-    r"\b(?:" + CODE_WORDS + r"(?:\s+(?:code|pin|combo|combination|number|#))?|code|pin|passcode)"
-    r"\s*(?:is|was|:|=|-|of)?\s*(?:is\s*)?(?P<value>[#*]?\d{3,10}[#*]?)(?!\d)",
+    r"\b(?:" + CODE_WORDS + r"(?:\s+(?:code|pin|combo|combination|number|#))?|code|pin|passcode"
+    r"|(?:gate|door|key|entry|access|alarm|garage|lock)code|combo|combination)"
+    r"(?:\s*(?:is|was|:|=|-|of)){0,2}\s*(?P<value>[#*]?\d(?:[ -]?\d){2,9}[#*]?)(?![\d-])",
+    re.IGNORECASE,
+)
+# The code before its name: "4821 is the gate code".
+CODE_FIRST_RE = re.compile(
+    r"(?<![\w-])(?P<value>[#*]?\d{3,10}[#*]?)(?!\d)\s+(?:is|was|=|for)\s+(?:the|my|our)?\s*"
+    + CODE_WORDS
+    + r"(?:\s+(?:code|pin|combo|combination))?\b",
     re.IGNORECASE,
 )
 # "code" after these words is not a secret: "zip code 95112", "promo code 2024".
@@ -111,7 +150,8 @@ def _candidates(text: str) -> list[tuple[int, int, str]]:
     """(start, end, kind), in order of precedence: a span found earlier wins an overlap."""
     found: list[tuple[int, int, str]] = []
     found += [(m.start(), m.end(), EMAIL) for m in EMAIL_RE.finditer(text)]
-    for m in GROUPED_DIGITS.finditer(text):
+    found += [(m.start(), m.end(), EMAIL) for m in OBFUSCATED_EMAIL_RE.finditer(text)]
+    for m in CARD_DIGITS.finditer(text):
         digits = re.sub(r"\D", "", m.group())
         if 13 <= len(digits) <= 19 and _luhn(digits):
             found.append((m.start(), m.end(), CARD))
@@ -121,10 +161,14 @@ def _candidates(text: str) -> list[tuple[int, int, str]]:
     for m in CODE_RE.finditer(text):
         if not _NOT_A_SECRET.search(text[: m.start()]):
             found.append((m.start("value"), m.end("value"), CODE))
+    found += [(m.start("value"), m.end("value"), CODE) for m in CODE_FIRST_RE.finditer(text)]
     found += [(m.start("value"), m.end("value"), ACCOUNT) for m in ACCOUNT_WORDS.finditer(text)]
+    found += [(m.start(), m.end(), ACCOUNT) for m in SSN_RE.finditer(text)]
     for m in phonenumbers.PhoneNumberMatcher(text, "US", leniency=phonenumbers.Leniency.POSSIBLE):
         found.append((m.start, m.end, PHONE))
+    found += [(m.start(), m.end(), PHONE) for m in VANITY_PHONE_RE.finditer(text)]
     found += [(m.start(), m.end(), ADDRESS) for m in ADDRESS_RE.finditer(text)]
+    found += [(m.start(), m.end(), ADDRESS) for m in ADDRESS_NO_SUFFIX_RE.finditer(text)]
     for m in GROUPED_DIGITS.finditer(text):
         digits = re.sub(r"\D", "", m.group())
         if DATE_SHAPE.fullmatch(m.group()):
