@@ -21,7 +21,7 @@ from django.utils import timezone
 from config.exceptions import ApiError
 from inbox import compliance, outbound
 from inbox.ai.ladder import answered_after, reply_channel_for
-from inbox.models import Draft, DraftStatus, Message, Sender
+from inbox.models import Conversation, Draft, DraftStatus, Message, Sender
 from stations import tenancy
 
 REASON_MAX_LENGTH = Draft._meta.get_field("reject_reason").max_length
@@ -100,21 +100,29 @@ def _send(*, draft: Draft, actor, body: str) -> Draft:
     now = timezone.now()
     edited = body != draft.body.strip()
     with transaction.atomic():
-        claimed = Draft.objects.filter(pk=draft.pk, status=DraftStatus.PROPOSED).update(
-            status=DraftStatus.SENT, decided_by=actor, decided_at=now, edited=edited
-        )
-        if not claimed:
-            draft.refresh_from_db()
-            raise _undecidable(draft)
-        sent = outbound.message_queue(
-            conversation=conversation,
-            channel=channel,
-            body=body,
-            sender=Sender.USER,
-            author=actor,
-            key=f"draft-{draft.pk}",
-        )
-        Draft.objects.filter(pk=draft.pk).update(sent_message=sent)
+        # A person's reply and this approval exclude each other: both write the conversation
+        # row (a reply updates the thread's clock), so this lock orders them, and the reply
+        # that landed since the first look is seen here.
+        list(Conversation.objects.select_for_update().filter(pk=conversation.pk).values("pk"))
+        answered = answered_after(message)
+        if not answered:
+            claimed = Draft.objects.filter(pk=draft.pk, status=DraftStatus.PROPOSED).update(
+                status=DraftStatus.SENT, decided_by=actor, decided_at=now, edited=edited
+            )
+            if not claimed:
+                draft.refresh_from_db()
+                raise _undecidable(draft)
+            sent = outbound.message_queue(
+                conversation=conversation,
+                channel=channel,
+                body=body,
+                sender=Sender.USER,
+                author=actor,
+                key=f"draft-{draft.pk}",
+            )
+            Draft.objects.filter(pk=draft.pk).update(sent_message=sent)
+    if answered:
+        _supersede_if_answered(draft)  # raises 409 draft_superseded
     draft.refresh_from_db()
     return draft
 

@@ -195,6 +195,31 @@ def test_a_draft_a_person_already_answered_is_superseded(draft, sj_manager, sj_a
     assert list(outbound_of(draft).values_list("body", flat=True)) == ["Let me check!"]
 
 
+def test_a_reply_landing_while_the_draft_is_approved_supersedes_it(
+    draft, sj_manager, sj_agent, monkeypatch
+):
+    """A person answers between the approval's first look and its claim (here: while the
+    approval asks compliance): the approval, under the conversation's lock, sees the reply and
+    sends nothing; the customer gets one answer."""
+    from inbox import compliance
+
+    asked = compliance.send_refusal
+    answered = []
+
+    def a_person_answers_meanwhile(**kwargs):
+        if not answered:  # (the person's reply asks compliance too)
+            answered.append(True)
+            outbound.reply_send(conversation=draft.conversation, author=sj_agent, body="On it!")
+        return asked(**kwargs)
+
+    monkeypatch.setattr(compliance, "send_refusal", a_person_answers_meanwhile)
+    answer = api(sj_manager).post(url(draft, "approve"), {}, format="json")
+    assert (answer.status_code, answer.json()["error"]) == (409, "draft_superseded")
+    draft.refresh_from_db()
+    assert draft.status == DraftStatus.SUPERSEDED
+    assert list(outbound_of(draft).values_list("body", flat=True)) == ["On it!"]
+
+
 def test_compliance_refuses_and_the_draft_stays(
     draft, sj_manager, sms, django_capture_on_commit_callbacks
 ):
