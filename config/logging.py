@@ -10,14 +10,20 @@ _EMAIL = re.compile(r"[\w.+%-]+(?:@|%40)[\w-]+\.[\w.-]+")
 _DATE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?"
 # Phone-like runs: an optional + or bracket, then digits possibly split by spaces, dots, dashes
 # or brackets, not glued to a word or a hyphenated token (UUIDs, references).
-_PHONE = re.compile(rf"(?P<date>(?<![\w-]){_DATE}(?!\w))|(?<![\w-])[+(]?\d[\d\s().-]{{5,}}\d(?!\w)")
+# UUIDs (Celery task ids) are kept whole: one whose first groups are all digits would
+# otherwise read as a phone number ("[12345678-1234-..." -> "[[phone]-...").
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_PHONE = re.compile(
+    rf"(?P<date>(?<![\w-]){_DATE}(?!\w))|(?P<uuid>(?<![\w-]){_UUID}(?![\w-]))"
+    rf"|(?<![\w-])[+(]?\d[\d\s().-]{{5,}}\d(?!\w)"
+)
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 def _phone(match: re.Match[str]) -> str:
     text = match.group(0)
-    if match.group("date"):
+    if match.group("date") or match.group("uuid"):
         return text
     digits = sum(ch.isdigit() for ch in text)
     # Written as one bare run, a phone number is a full number (10+ digits); shorter bare runs

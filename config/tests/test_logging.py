@@ -123,3 +123,18 @@ def test_ids_amounts_dates_and_references_are_kept(log, text):
 def test_a_broken_format_string_still_logs(log):
     record = log(logging.INFO, "%d guests, call %s", "many")
     assert "guests" in record["message"]
+
+
+@pytest.mark.parametrize(
+    "task_id",
+    [
+        "93848473-1234-4361-a7a3-a4ab27f7c32f",  # the first groups all digits: not a phone
+        "12345678-9012-3456-7890-123456789012",
+        "4c1e8f2a-0b7d-4e6f-9a3b-2d1c0e9f8a7b",
+    ],
+)
+def test_a_task_id_stays_whole_while_a_phone_beside_it_goes(task_id):
+    line = f"Task bookings.tasks.send_reminders[{task_id}] succeeded; call (408) 555-0199"
+    redacted = redact_pii(line)
+    assert f"[{task_id}]" in redacted
+    assert "555-0199" not in redacted

@@ -119,6 +119,8 @@ def test_the_admins_found_station_owned_are_the_ones_we_know():
         "inbox.channel",
         "inbox.conversation",
         "inbox.messagetemplate",
+        "inbox.draft",
+        "inbox.aiinteraction",
     }
     assert path_to_station(Refund) == "payment__booking__station"
     assert path_to_station(ApiToken) is None  # the user's, reached through memberships
