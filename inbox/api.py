@@ -27,7 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bookings.models import Booking, Customer
-from config.filters import BIGINT_MAX
+from config.filters import BIGINT_MAX, IdFilter
 from config.idempotency import idempotent
 from config.schema import errors
 from config.throttling import ContactThrottle, PublicThrottle, StaffThrottle
@@ -364,17 +364,11 @@ def _station_staff(conversation: Conversation, user_id: int | None):
 # --- AI drafts -----------------------------------------------------------------------------------
 
 
-class IdFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
-
-
 class DraftFilter(django_filters.FilterSet):
     station = django_filters.CharFilter(field_name="station__slug", help_text="A station's slug.")
     status = django_filters.MultipleChoiceFilter(choices=DraftStatus.choices)
     level = django_filters.MultipleChoiceFilter(choices=Level.choices)
-    conversation = IdFilter(
-        field_name="conversation_id", min_value=1, max_value=BIGINT_MAX, help_text="A conversation."
-    )
+    conversation = IdFilter(field_name="conversation_id", help_text="A conversation.")
 
     class Meta:
         model = Draft
@@ -429,7 +423,10 @@ class DraftViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StationScop
         )
         return self._answer(sent)
 
-    @extend_schema(request=s.DraftRejectRequestSerializer, responses={200: s.DraftSerializer})
+    @extend_schema(
+        request=s.DraftRejectRequestSerializer,
+        responses={200: s.DraftSerializer, **errors("draft_decided", "draft_superseded")},
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         """Reject the draft with a reason; nothing is sent."""
