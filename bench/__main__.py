@@ -412,7 +412,13 @@ def run_ai(base: str, env: dict, args) -> dict:
             senders=count,  # one new customer each: no thread answered by an earlier draft
             first=10_000_000,
         )
-        send_steadily_form(f"{base}/api/v1/webhooks/twilio", messages, AI_RATE)
+        send_steadily(
+            f"{base}/api/v1/webhooks/twilio",
+            messages,
+            AI_RATE,
+            content_type="application/x-www-form-urlencoded",
+            signature_header="X-Twilio-Signature",
+        )
         ids = [sid_of(body) for body, _ in messages]
         pipeline = _bench_json(env, "latency", ",".join(ids), "120")
         log(f"ai message -> draft: {pipeline}")
@@ -432,33 +438,6 @@ def run_ai(base: str, env: dict, args) -> dict:
         ),
         "ai_gateway_overhead@1": _as_result(overhead, 1, calls=overhead["calls"]),
     }
-
-
-def send_steadily_form(url: str, messages: list[tuple[str, str]], rate: int) -> None:
-    """POST pre-signed Twilio form bodies at `rate` a second."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def post(item):
-        body, signature = item
-        request = urllib.request.Request(
-            url,
-            data=body.encode(),
-            method="POST",
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Twilio-Signature": signature,
-            },
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
-
-    start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        for n, item in enumerate(messages):
-            delay = start + n / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(post, item)
 
 
 def sid_of(body: str) -> str:
@@ -723,7 +702,15 @@ RESET_BENCH_FAILURES = (
 )
 
 
-def send_steadily(url: str, events: list[tuple[str, str]], rate: int) -> None:
+def send_steadily(
+    url: str,
+    events: list[tuple[str, str]],
+    rate: int,
+    *,
+    content_type: str = "application/json",
+    signature_header: str = "Stripe-Signature",
+) -> None:
+    """POST pre-signed (body, signature) pairs at `rate` a second (Stripe events by default)."""
     from concurrent.futures import ThreadPoolExecutor
 
     def post(item):
@@ -732,7 +719,7 @@ def send_steadily(url: str, events: list[tuple[str, str]], rate: int) -> None:
             url,
             data=body.encode(),
             method="POST",
-            headers={"Content-Type": "application/json", "Stripe-Signature": signature},
+            headers={"Content-Type": content_type, signature_header: signature},
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()

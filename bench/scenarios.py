@@ -69,14 +69,7 @@ end
     )
 
 
-def stripe_webhook(events: list[tuple[str, str]], threads: int = 2) -> str:
-    """POST pre-signed events, each once: wrk's threads take interleaved indexes."""
-    bodies = "\n".join(f"[==[{body}]==]," for body, _ in events)
-    signatures = "\n".join(f'"{sig}",' for _, sig in events)
-    return (
-        f"local bodies = {{\n{bodies}\n}}\nlocal sigs = {{\n{signatures}\n}}\n"
-        f"local stride = {threads}\n"
-        + """
+_SIGNED_POST = """
 local n = 0
 init_hook = function(args)
   n = thread_index - 1
@@ -84,11 +77,34 @@ end
 request = function()
   local i = (n % #bodies) + 1
   n = n + stride
-  return wrk.format("POST", "/api/v1/webhooks/stripe",
-    {["Content-Type"] = "application/json", ["Stripe-Signature"] = sigs[i]}, bodies[i])
+  return wrk.format("POST", "PATH",
+    {["Content-Type"] = "CONTENT_TYPE", ["SIGNATURE_HEADER"] = sigs[i]}, bodies[i])
 end
 """
-        + REPORT
+
+
+def signed_posts(
+    path: str, content_type: str, signature_header: str, items: list[tuple[str, str]], threads: int
+) -> str:
+    """POST pre-signed (body, signature) pairs to `path`, each once: wrk's threads take
+    interleaved indexes."""
+    bodies = "\n".join(f"[==[{body}]==]," for body, _ in items)
+    signatures = "\n".join(f'"{sig}",' for _, sig in items)
+    request = (
+        _SIGNED_POST.replace("PATH", path)
+        .replace("CONTENT_TYPE", content_type)
+        .replace("SIGNATURE_HEADER", signature_header)
+    )
+    return (
+        f"local bodies = {{\n{bodies}\n}}\nlocal sigs = {{\n{signatures}\n}}\n"
+        f"local stride = {threads}\n" + request + REPORT
+    )
+
+
+def stripe_webhook(events: list[tuple[str, str]], threads: int = 2) -> str:
+    """POST pre-signed Stripe events, each once."""
+    return signed_posts(
+        "/api/v1/webhooks/stripe", "application/json", "Stripe-Signature", events, threads
     )
 
 
@@ -98,24 +114,11 @@ def get_with_cookie(path: str, cookie: str) -> str:
 
 
 def twilio_inbound(messages: list[tuple[str, str]], threads: int = 2) -> str:
-    """POST pre-signed Twilio inbound SMS, each once: wrk's threads take interleaved indexes."""
-    bodies = "\n".join(f"[==[{body}]==]," for body, _ in messages)
-    signatures = "\n".join(f'"{sig}",' for _, sig in messages)
-    return (
-        f"local bodies = {{\n{bodies}\n}}\nlocal sigs = {{\n{signatures}\n}}\n"
-        f"local stride = {threads}\n"
-        + """
-local n = 0
-init_hook = function(args)
-  n = thread_index - 1
-end
-request = function()
-  local i = (n % #bodies) + 1
-  n = n + stride
-  return wrk.format("POST", "/api/v1/webhooks/twilio",
-    {["Content-Type"] = "application/x-www-form-urlencoded", ["X-Twilio-Signature"] = sigs[i]},
-    bodies[i])
-end
-"""
-        + REPORT
+    """POST pre-signed Twilio inbound SMS, each once."""
+    return signed_posts(
+        "/api/v1/webhooks/twilio",
+        "application/x-www-form-urlencoded",
+        "X-Twilio-Signature",
+        messages,
+        threads,
     )
