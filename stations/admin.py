@@ -164,6 +164,18 @@ class StationAdmin(RotateFeedMixin, StationScopedAdmin):
                 ]
             },
         ),
+        (
+            "Leads",
+            {
+                "fields": [
+                    ("opening_time", "closing_time"),
+                    "lead_response_target_minutes",
+                    "lead_auto_first_reply",
+                    "lead_first_reply_text",
+                ]
+            },
+        ),
+        ("Reviews", {"fields": ["review_request_delay_hours", "review_auto_reply_five_star"]}),
         ("Feeds", {"fields": ["calendar_feed", "created_at", "updated_at"]}),
     ]
 

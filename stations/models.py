@@ -163,6 +163,43 @@ class Station(models.Model):
         help_text="L1 sends only when the classification is at least this sure (percent).",
     )
 
+    # Leads (speed to lead).
+    opening_time = models.TimeField(
+        default=time(9, 0), help_text="When staff start answering (station local time)."
+    )
+    closing_time = models.TimeField(
+        default=time(21, 0), help_text="When staff stop answering (station local time)."
+    )
+    lead_response_target_minutes = models.PositiveSmallIntegerField(
+        default=15,
+        validators=[MinValueValidator(1)],
+        help_text="A new lead with no human contact after this many opening-hours minutes "
+        "is flagged: the assignee is reminded, then the station's managers.",
+    )
+    lead_auto_first_reply = models.BooleanField(
+        default=True,
+        help_text="Send the first reply below at once on the lead's channel (consent and "
+        "quiet hours respected).",
+    )
+    lead_first_reply_text = models.CharField(
+        max_length=320,
+        default="Hi {first_name}, thanks for asking {station} about a hibachi party! "
+        "A member of our team will get back to you shortly.",
+        help_text="{first_name} and {station} are filled in.",
+    )
+
+    # Reviews.
+    review_request_delay_hours = models.PositiveSmallIntegerField(
+        default=24,
+        help_text="Ask for a review this many hours after an event is completed (quiet hours "
+        "respected).",
+    )
+    review_auto_reply_five_star = models.BooleanField(
+        default=False,
+        help_text="Let the AI reply on its own (L1) to 5-star reviews with no text; every "
+        "other review waits for a person.",
+    )
+
     calendar_token = models.CharField(
         max_length=64, default=new_feed_token, unique=True, editable=False
     )
@@ -185,6 +222,14 @@ class Station(models.Model):
         if self.earliest_start and self.latest_start and self.earliest_start > self.latest_start:
             errors.setdefault(
                 "latest_start", "The latest start must not be before the earliest start."
+            )
+        if self.opening_time and self.closing_time and self.opening_time >= self.closing_time:
+            errors["closing_time"] = "Closing time must be after opening time."
+        try:
+            self.lead_first_reply_text.format(first_name="", station="")
+        except (KeyError, IndexError, ValueError):
+            errors["lead_first_reply_text"] = (
+                "Only {first_name} and {station} can be filled in; write other braces as {{ }}."
             )
         try:
             self.event_minutes_for(1)
