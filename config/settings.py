@@ -246,6 +246,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-inbound-events": {"task": "inbox.tasks.sweep_inbound_events", "schedule": 60.0},
     "sweep-outbound-messages": {"task": "inbox.tasks.sweep_outbound", "schedule": 60.0},
     "wake-snoozed-conversations": {"task": "inbox.tasks.wake_snoozed", "schedule": 60.0},
+    "escalate-stale-leads": {"task": "leads.tasks.escalate_stale_leads", "schedule": 60.0},
+    "sweep-lead-first-replies": {"task": "leads.tasks.sweep_first_replies", "schedule": 60.0},
     "renew-ringcentral-subscriptions": {
         "task": "inbox.tasks.renew_ringcentral_subscriptions",
         "schedule": 3600.0,

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from inbox import services
+from leads import services as lead_services
 
 
 @shared_task(
@@ -15,8 +16,11 @@ from inbox import services
 )
 def process_inbound(message_id: int) -> str:
     """The background work of one inbound message (inbox.services.inbound_process: claimed
-    once, so a second run does nothing)."""
-    return services.inbound_process(message_id=message_id)
+    once, so a second run does nothing). An unknown sender's first message also becomes a lead
+    (leads.services.lead_from_inbound: once per message, so a retry does nothing new)."""
+    outcome = services.inbound_process(message_id=message_id)
+    lead_services.lead_from_inbound(message_id=message_id)
+    return outcome
 
 
 @shared_task(ignore_result=True)
