@@ -138,6 +138,16 @@ def open_duplicate(station: Station | None, email: str, phone: str) -> Lead | No
     )
 
 
+def open_duplicate_exists(station: Station | None, data: "LeadInput") -> bool:
+    """Would this submission merge (a dry run's answer; no lock taken)?"""
+    match = Q(pk__in=[])
+    if data.email:
+        match |= Q(email=data.email)
+    if data.phone:
+        match |= Q(phone=data.phone)
+    return Lead.objects.filter(match, station=station, status__in=OPEN_STATUSES).exists()
+
+
 def known_customer(station: Station | None, email: str, phone: str) -> Customer | None:
     if station is None or not (email or phone):
         return None
@@ -310,7 +320,7 @@ def lead_rescore(*, lead: Lead, now: datetime | None = None) -> Lead:
 
 
 def _locked(lead: Lead) -> Lead:
-    return Lead.objects.select_for_update().select_related("station").get(pk=lead.pk)
+    return Lead.objects.select_for_update(of=("self",)).select_related("station").get(pk=lead.pk)
 
 
 def lead_set_status(*, lead: Lead, status: str, actor: Actor, reason: str = "") -> Lead:
