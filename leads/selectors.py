@@ -12,10 +12,11 @@ from stations import tenancy
 
 
 def leads_for(user, queryset: QuerySet | None = None) -> QuerySet:
-    """The leads this user may see: their stations' (tenancy.scope), plus the unassigned queue
-    (leads no station serves) for owners and superusers, who route them."""
+    """The leads this user may see: their stations' where they work leads (owners, managers,
+    agents; a chef sees none), plus the unassigned queue (leads no station serves) for owners
+    and superusers, who route them."""
     queryset = Lead.objects.all() if queryset is None else queryset
-    scoped = tenancy.scope(queryset, user)
+    scoped = tenancy.scope(queryset, user, roles=tenancy.STAFF_WRITE_ROLES)
     if tenancy.is_superuser(user) or not tenancy.has_any_role(user, tenancy.SETTINGS_ROLES):
         return scoped
     return scoped | queryset.filter(station__isnull=True)

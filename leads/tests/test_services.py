@@ -481,3 +481,15 @@ def test_an_unrouted_lead_cannot_be_converted(world, owner):
     with pytest.raises(Conflict) as refused:
         convert(lead, owner)
     assert refused.value.error_code == "lead_unrouted"
+
+
+def test_the_inbox_task_makes_the_lead_after_processing_the_message(san_jose, channels):
+    from inbox.models import Channel
+    from inbox.tasks import process_inbound
+
+    sms = Channel.objects.get(station=san_jose, kind="sms_twilio")
+    message = inbound(sms, "+14085550126", "Do you do Sunday parties?")
+    process_inbound(message.pk)
+    process_inbound(message.pk)  # a retried task
+    lead = Lead.objects.get()
+    assert (lead.phone, lead.import_key) == ("+14085550126", f"message-{message.pk}")
