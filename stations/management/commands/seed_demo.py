@@ -10,6 +10,7 @@ from django.db import transaction
 
 from bookings import demo as bookings_demo
 from inbox import demo as inbox_demo
+from leads import demo as leads_demo
 from payments import demo as payments_demo
 from stations import demo
 
@@ -39,6 +40,7 @@ class Command(BaseCommand):
             *bookings_demo.STEPS,
             *payments_demo.STEPS,
             *inbox_demo.STEPS,
+            *leads_demo.STEPS,
         ]:
             self.stdout.write(f"  {step}...", ending="")
             self.stdout.flush()
