@@ -22,6 +22,7 @@ from bookings.services import Actor, booking_create, customer_upsert
 from config import broker
 from config.exceptions import ApiError, Conflict
 from inbox import compliance, outbound
+from inbox.ai import gateway
 from inbox.models import ChannelKind, Direction, Message, Sender
 from inbox.services import conversation_for
 from leads import scoring
@@ -202,6 +203,7 @@ def lead_capture(
         if existing is not None:
             _merge_into(existing, data, actor=actor)
             lead_rescore(lead=existing, now=now)
+            _explain_later(existing)
             return existing, False
         lead = Lead.objects.create(
             station=station,
@@ -225,6 +227,7 @@ def lead_capture(
             data={"source": data.source, "routed": station.slug if station else None},
         )
         lead_rescore(lead=lead, now=now)
+        _explain_later(lead)
         if first_reply and station is not None and station.lead_auto_first_reply:
             transaction.on_commit(lambda: enqueue_first_reply(lead.pk))
     logger.info("lead %s captured (%s) for %s", lead.pk, data.source, station or "unassigned")
@@ -314,6 +317,61 @@ def lead_rescore(*, lead: Lead, now: datetime | None = None) -> Lead:
     Lead.objects.filter(pk=lead.pk).update(score=total, score_reasons=reasons, scored_at=now)
     lead.score, lead.score_reasons, lead.scored_at = total, reasons, now
     return lead
+
+
+# --- The AI's reading of the score (optional) ------------------------------------------------
+
+EXPLAIN_INSTRUCTIONS = (
+    "You help the sales team of a mobile hibachi catering company decide which enquiry to call "
+    "first. Given a lead's score, the reasons behind each part of it and the person's own "
+    "message, write two or three plain sentences for staff: what makes this lead promising or "
+    "weak, and the one thing to ask or do on the first call. Do not restate every number, do not "
+    "invent facts, and never change the score."
+)
+EXPLAIN_SCHEMA = {
+    "type": "object",
+    "properties": {"explanation": {"type": "string", "maxLength": 600}},
+    "required": ["explanation"],
+    "additionalProperties": False,
+}
+
+
+def _explain_later(lead: Lead) -> None:
+    if lead.station_id is not None and gateway.is_remote():
+        from leads.tasks import explain_lead
+
+        transaction.on_commit(lambda: broker.enqueue(explain_lead, lead.pk))
+
+
+def lead_explain(*, lead_id: int) -> str:
+    """Ask the AI gateway (redacted, audited, within the station's budget and rate limit) to
+    read the stored score for staff. The score itself is never the model's: it only explains
+    the reasons. Without a model, or when the gateway declines, the lead keeps its reasons."""
+    lead = Lead.objects.select_related("station").filter(pk=lead_id).first()
+    if lead is None or lead.station is None or not gateway.is_remote():
+        return "skipped"
+    facts = "\n".join(
+        f"- {r['factor']}: {r['points']}/{r['max']} ({r['detail']})" for r in lead.score_reasons
+    )
+    data = (
+        f"Score: {lead.score}/100\nReasons:\n{facts}\nStatus: {lead.status}\n"
+        f"Their message:\n{lead.message[:2000]}"
+    )
+    try:
+        result = gateway.complete(
+            station=lead.station,
+            purpose="lead_score",
+            instructions=EXPLAIN_INSTRUCTIONS,
+            data=data,
+            schema=EXPLAIN_SCHEMA,
+            customer_facing=False,
+        )
+    except gateway.AIUnavailable as unavailable:
+        return f"unavailable: {unavailable.outcome}"
+    Lead.objects.filter(pk=lead.pk, scored_at=lead.scored_at).update(
+        score_explanation=result.data["explanation"].strip()
+    )
+    return "explained"
 
 
 # --- Pipeline --------------------------------------------------------------------------------
@@ -454,6 +512,7 @@ def lead_update(*, lead: Lead, changes: dict, actor: Actor) -> Lead:
         locked.save()
         _log(locked, ActivityKind.UPDATED, actor=actor, data={"changed": sorted(changed)})
         lead_rescore(lead=locked)
+        _explain_later(locked)
     return locked
 
 

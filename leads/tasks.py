@@ -55,3 +55,9 @@ def remind_staff(lead_id: int, emails: list[str], level: int) -> int:
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=emails,
     )
+
+
+@shared_task(acks_late=True, ignore_result=True, max_retries=0)
+def explain_lead(lead_id: int) -> str:
+    """The AI's reading of a lead's score (the gateway retries and audits its own calls)."""
+    return services.lead_explain(lead_id=lead_id)
