@@ -15,7 +15,7 @@ explainable: the same lead on the same day scores the same, and every point has 
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.utils import timezone
 
@@ -173,18 +173,20 @@ def score(
 
 def stale_after(station, created_at: datetime, minutes: int) -> datetime:
     """When `minutes` of the station's opening hours have passed since `created_at` (a lead
-    that came in at night is due `minutes` after opening)."""
+    that came in at night is due `minutes` after opening). Opening and closing are wall-clock
+    times in the station's zone; the arithmetic is in UTC, so a day that changes clocks has
+    its real length."""
     tz = scheduling.station_tz(station)
-    at = created_at.astimezone(tz)
+    at = created_at.astimezone(UTC)
     left = timedelta(minutes=minutes)
+    day = at.astimezone(tz).date()
     for _day in range(400):
-        opens = datetime.combine(at.date(), station.opening_time, tzinfo=tz)
-        closes = datetime.combine(at.date(), station.closing_time, tzinfo=tz)
+        opens = datetime.combine(day, station.opening_time, tzinfo=tz).astimezone(UTC)
+        closes = datetime.combine(day, station.closing_time, tzinfo=tz).astimezone(UTC)
         start = max(at, opens)
         if start < closes:
-            available = closes - start
-            if left <= available:
-                return (start + left).astimezone(created_at.tzinfo)
-            left -= available
-        at = datetime.combine(at.date() + timedelta(days=1), station.opening_time, tzinfo=tz)
+            if left <= closes - start:
+                return start + left
+            left -= closes - start
+        day += timedelta(days=1)
     return created_at + timedelta(minutes=minutes)
