@@ -594,7 +594,8 @@ def lead_first_reply(*, lead_id: int) -> str:
 
 def lead_from_inbound(*, message_id: int) -> Lead | None:
     """A first message from an unknown sender (no bookings, no earlier message, no lead) becomes
-    a lead at the channel's station, once per message."""
+    a lead at the channel's station, once per message. A message from someone with an open lead
+    joins that lead's timeline and rescores it (they wrote back)."""
     message = (
         Message.objects.select_related("channel__station", "conversation__customer")
         .filter(pk=message_id, direction=Direction.INBOUND)
@@ -605,6 +606,11 @@ def lead_from_inbound(*, message_id: int) -> Lead | None:
     customer = message.conversation.customer
     if compliance.keyword_of(message.body or ""):
         return None  # STOP, HELP...: not an enquiry
+    open_lead = customer.leads.filter(status__in=OPEN_STATUSES).order_by("created_at").first()
+    if open_lead is not None:
+        if open_lead.import_key != f"message-{message.pk}":  # not the message it came from
+            _heard_from(open_lead, message)
+        return open_lead
     earlier = Message.objects.filter(
         conversation=message.conversation, direction=Direction.INBOUND, pk__lt=message.pk
     ).exists()
@@ -625,6 +631,41 @@ def lead_from_inbound(*, message_id: int) -> Lead | None:
     if lead.customer_id is None:
         Lead.objects.filter(pk=lead.pk).update(customer=customer)
     return lead
+
+
+def _heard_from(lead: Lead, message: Message) -> None:
+    """The customer's message on the lead's timeline (once per message), and a new score."""
+    with transaction.atomic():
+        locked = _locked(lead)
+        if locked.activities.filter(kind=ActivityKind.MESSAGE, data__message=message.pk).exists():
+            return
+        _log(
+            locked,
+            ActivityKind.MESSAGE,
+            actor=Actor(label="customer"),
+            body=(message.body or "")[:2000],
+            data={"direction": "in", "message": message.pk, "channel": message.channel.kind},
+        )
+        lead_rescore(lead=locked)
+
+
+def _human_reply_at(lead: Lead) -> datetime | None:
+    """When a person at the station first answered the lead's customer in the inbox (a reply
+    or an approved AI draft) since the lead came in."""
+    if lead.customer_id is None:
+        return None
+    return (
+        Message.objects.filter(
+            conversation__customer_id=lead.customer_id,
+            direction=Direction.OUTBOUND,
+            sender=Sender.USER,
+            is_note=False,
+            created_at__gte=lead.created_at,
+        )
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
 
 
 # --- Speed to lead ---------------------------------------------------------------------------
@@ -654,19 +695,38 @@ def _managers_of(station_id: int) -> list:
     ]
 
 
+CONTACT_WATCH_DAYS = 14  # a new lead's inbox replies are looked for this long
+
+
 def leads_escalate_stale(*, now: datetime | None = None) -> int:
     """New leads with no human contact after the station's target (counted in opening hours):
     the assignee is reminded (level 1; the managers when nobody is assigned), and after twice
-    the target the station's managers (level 2). Each level once per lead."""
+    the target the station's managers (level 2). Each level once per lead. A lead whose
+    customer a person answered in the inbox becomes `contacted` at the time of that answer."""
     now = now or timezone.now()
     done = 0
+    # lead_uncontacted_idx: new leads nobody has contacted, by arrival.
     waiting = Lead.objects.filter(
         status=LeadStatus.NEW,
         first_human_contact_at__isnull=True,
         station__isnull=False,
-        escalation_level__lt=2,
+        created_at__gte=now - timedelta(days=CONTACT_WATCH_DAYS),
     ).select_related("station", "assignee")
     for lead in waiting.iterator(chunk_size=200):
+        replied = _human_reply_at(lead)
+        if replied is not None:  # answered in the inbox: contacted
+            Lead.objects.filter(pk=lead.pk, status=LeadStatus.NEW).update(
+                status=LeadStatus.CONTACTED, first_human_contact_at=replied
+            )
+            _log(
+                lead,
+                ActivityKind.STATUS,
+                body="Answered in the inbox.",
+                data={"from": LeadStatus.NEW, "to": LeadStatus.CONTACTED},
+            )
+            continue
+        if lead.escalation_level >= 2:
+            continue
         target = lead.station.lead_response_target_minutes
         level = 0
         if scoring.stale_after(lead.station, lead.created_at, 2 * target) <= now:

@@ -6,12 +6,14 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import time_machine
 from django.core import mail
+from django.utils import timezone
 
 from bookings.models import BookingStatus, Customer
 from bookings.services import Actor
 from config.exceptions import ApiError, Conflict
 from inbox import demo as inbox_demo
 from inbox.models import Message
+from inbox.services import conversation_for
 from leads import services
 from leads.models import ActivityKind, Lead, LeadActivity, LeadStatus
 from leads.services import LeadInput
@@ -327,7 +329,7 @@ def inbound(channel, sender_phone, body):
         sender=SenderInfo(external_id=sender_phone, phone=sender_phone),
         provider_message_id=f"SM-{sender_phone}-{body}",
         body=body,
-        received_at=NOW,
+        received_at=timezone.now(),
     )
 
 
@@ -340,9 +342,10 @@ def test_an_unknown_senders_first_message_becomes_a_lead_once(san_jose, channels
     assert (lead.station, lead.source, lead.phone) == (san_jose, "sms", "+14085550123")
     assert lead.message == "How much for 15 people?"
     assert lead.customer == message.conversation.customer
-    assert services.lead_from_inbound(message_id=message.pk) is None  # a retry
+    assert services.lead_from_inbound(message_id=message.pk) == lead  # a retry
+    assert not lead.activities.filter(kind=ActivityKind.MESSAGE).exists()
     later = inbound(sms, "+14085550123", "Hello?")
-    assert services.lead_from_inbound(message_id=later.pk) is None
+    assert services.lead_from_inbound(message_id=later.pk) == lead  # joins its timeline
     assert Lead.objects.count() == 1
 
 
@@ -493,3 +496,36 @@ def test_the_inbox_task_makes_the_lead_after_processing_the_message(san_jose, ch
     process_inbound(message.pk)  # a retried task
     lead = Lead.objects.get()
     assert (lead.phone, lead.import_key) == ("+14085550126", f"message-{message.pk}")
+
+
+def test_a_staff_reply_in_the_inbox_is_human_contact(san_jose, channels, sj_agent, clock):
+    from inbox.outbound import reply_send
+
+    lead, _ = capture(phone="")
+    services.lead_first_reply(lead_id=lead.pk)  # automatic: not a person
+    lead.refresh_from_db()
+    clock.shift(timedelta(minutes=6))
+    reply_send(conversation=conversation_for(lead.customer), author=sj_agent, body="Hi Kim!")
+    clock.shift(timedelta(minutes=30))
+    assert services.leads_escalate_stale() == 0
+    lead.refresh_from_db()
+    assert lead.status == LeadStatus.CONTACTED
+    assert lead.first_human_contact_at == NOW + timedelta(minutes=6)
+    assert not lead.activities.filter(kind=ActivityKind.REMINDER).exists()
+
+
+def test_a_message_from_a_lead_joins_its_timeline_and_rescores_it(san_jose, channels, clock):
+    from inbox.models import Channel
+
+    sms = Channel.objects.get(station=san_jose, kind="sms_twilio")
+    first = inbound(sms, "+14085550127", "Price for 10?")
+    lead = services.lead_from_inbound(message_id=first.pk)
+    services.lead_log(lead=lead, kind="call", body="called", actor=Actor(label="sj-agent"))
+    clock.shift(timedelta(minutes=3))
+    reply = inbound(sms, "+14085550127", "Thanks! Saturday works")
+    services.lead_from_inbound(message_id=reply.pk)
+    services.lead_from_inbound(message_id=reply.pk)  # a retried task
+    lead.refresh_from_db()
+    heard = lead.activities.filter(kind=ActivityKind.MESSAGE, data__direction="in")
+    assert [a.body for a in heard] == ["Thanks! Saturday works"]
+    assert reasons_of(lead)["engagement"] == (5, "Wrote back after our first contact")
