@@ -200,7 +200,12 @@ def import_row(
         return "created"
     with transaction.atomic():
         lead, created = services.lead_capture(
-            data=data, station=station, actor=actor, import_key=key, first_reply=False
+            data=data,
+            station=station,
+            actor=actor,
+            import_key=key,
+            first_reply=False,
+            explain=False,
         )
         if not created:
             merge = lead.activities.filter(kind=ActivityKind.MERGED).order_by("-pk").first()

@@ -187,10 +187,14 @@ def lead_capture(
     actor: Actor = SYSTEM,
     import_key: str | None = None,
     first_reply: bool = True,
+    explain: bool = True,
     now: datetime | None = None,
 ) -> tuple[Lead, bool]:
     """Take a lead in; return it and whether it is new (False: merged into an open one, or the
-    import row already taken). The automatic first reply is queued after commit."""
+    import row already taken). The automatic first reply and, with a model configured and
+    `explain`, the AI's reading of the score are queued after commit (imports and inbound
+    messages pass explain=False: a model call per row or per stranger's text is not worth its
+    cost)."""
     now = now or timezone.now()
     station = station or station_for_zip(data.zip_code)
     with transaction.atomic():
@@ -203,7 +207,8 @@ def lead_capture(
         if existing is not None:
             _merge_into(existing, data, actor=actor)
             lead_rescore(lead=existing, now=now)
-            _explain_later(existing)
+            if explain:
+                _explain_later(existing)
             return existing, False
         lead = Lead.objects.create(
             station=station,
@@ -227,7 +232,8 @@ def lead_capture(
             data={"source": data.source, "routed": station.slug if station else None},
         )
         lead_rescore(lead=lead, now=now)
-        _explain_later(lead)
+        if explain:
+            _explain_later(lead)
         if first_reply and station is not None and station.lead_auto_first_reply:
             transaction.on_commit(lambda: enqueue_first_reply(lead.pk))
     logger.info("lead %s captured (%s) for %s", lead.pk, data.source, station or "unassigned")
@@ -627,6 +633,7 @@ def lead_from_inbound(*, message_id: int) -> Lead | None:
         station=message.channel.station,
         import_key=f"message-{message.pk}",
         first_reply=False,  # the inbox's own ladder answers the message
+        explain=False,
     )
     if lead.customer_id is None:
         Lead.objects.filter(pk=lead.pk).update(customer=customer)
