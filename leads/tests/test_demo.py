@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from leads.models import Lead
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.date_sensitive]
 
 
 def seed() -> str:
