@@ -18,6 +18,7 @@ from inbox.api import ContactView, ConversationViewSet, CustomerMergeView, Draft
 from inbox.webhooks.meta import meta_webhook
 from inbox.webhooks.ringcentral import ringcentral_webhook
 from inbox.webhooks.twilio import twilio_webhook
+from leads.api import LeadCaptureView, LeadViewSet
 from payments.api import StaffPaymentViewSet
 from payments.webhooks import stripe_webhook
 from stations.api import PublicStationViewSet, StaffStationViewSet
@@ -33,6 +34,7 @@ staff.register("customers", StaffCustomerViewSet, basename="staff-customer")
 staff.register("payments", StaffPaymentViewSet, basename="staff-payment")
 staff.register("conversations", ConversationViewSet, basename="staff-conversation")
 staff.register("drafts", DraftViewSet, basename="staff-draft")
+staff.register("leads", LeadViewSet, basename="staff-lead")
 
 urlpatterns = [
     re_path(r"^health(?:/)?$", HealthView.as_view(), name="health"),
@@ -52,6 +54,7 @@ urlpatterns = [
     re_path(r"^quotes/?$", QuoteView.as_view(), name="quote"),
     re_path(r"^bookings/?$", BookingCreateView.as_view(), name="booking-create"),
     re_path(r"^contact/?$", ContactView.as_view(), name="contact"),
+    re_path(r"^leads/?$", LeadCaptureView.as_view(), name="lead-capture"),
     # Before the staff router: its customers/{id} route would take "merge" for an id.
     re_path(r"^staff/customers/merge/?$", CustomerMergeView.as_view(), name="staff-customer-merge"),
     path("staff/", include(staff.urls)),

@@ -336,6 +336,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets whose field names ("status", "source") other components use too.
+    "ENUM_NAME_OVERRIDES": {
+        "LeadStatusEnum": "leads.models.LeadStatus",
+        "LeadSourceEnum": "leads.models.LeadSource",
+        "LeadFormSourceEnum": "leads.serializers.PUBLIC_SOURCES",
+    },
 }
 
 # --- CORS (the public booking site calls the API from the browser) ---------------------------
