@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import django_filters
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
 from django.db.models import Prefetch, Q
@@ -63,9 +64,14 @@ CONVERT_ERRORS = (
 
 
 class LeadFormThrottle(ContactThrottle):
-    """The lead form: per client address, as tight as the contact form (its own count)."""
+    """The lead form: per client address, counted apart from the contact form, at the contact
+    form's rate (THROTTLE_CONTACT_RATE) unless settings.THROTTLE_RATES names "lead_form"."""
 
     scope = "lead_form"
+
+    def get_rate(self):
+        rates = settings.THROTTLE_RATES
+        return rates.get(self.scope, rates.get(ContactThrottle.scope, self.default_rate))
 
 
 def _form_station(slug: str) -> Station | None:

@@ -20,6 +20,7 @@ MESSAGE_MAX_LENGTH = 5000
 GUESTS_MAX = 500
 BUDGET_MAX_CENTS = 100_000_000  # a million in the station's currency: past any party
 ZIP_CODE = r"^[0-9]{5}$"
+ZIP_CODE_OR_BLANK = r"^([0-9]{5})?$"
 SLUG = "^[-a-zA-Z0-9_]*$"
 
 # What the public form may say a lead came by: a phone call is taken by staff (quick-add) and
@@ -79,8 +80,10 @@ class EmailField(serializers.EmailField):
 
 
 def _zip_code_field(**kwargs) -> serializers.RegexField:
+    # Where blank is allowed the pattern says so, or the schema would refuse what we take.
+    pattern = ZIP_CODE_OR_BLANK if kwargs.get("allow_blank") else ZIP_CODE
     return serializers.RegexField(
-        ZIP_CODE, error_messages={"invalid": "Enter a five-digit ZIP code."}, **kwargs
+        pattern, error_messages={"invalid": "Enter a five-digit ZIP code."}, **kwargs
     )
 
 
@@ -106,7 +109,7 @@ class LeadFormSerializer(Serializer):
     """A party enquiry from the booking site (or a partner's landing page)."""
 
     name = serializers.CharField(max_length=120)
-    email = EmailField(max_length=254, required=False, allow_blank=True, default="")
+    email = EmailField(max_length=254, required=False, allow_blank=True)
     phone = PhoneField(
         max_length=32,
         required=False,
@@ -117,7 +120,6 @@ class LeadFormSerializer(Serializer):
     zip_code = _zip_code_field(
         required=False,
         allow_blank=True,
-        default="",
         help_text="Where the party is: routes the lead to the station that serves it.",
     )
     station = serializers.RegexField(
@@ -162,6 +164,9 @@ class LeadFormSerializer(Serializer):
     )
 
     def validate(self, attrs):
+        # No defaults in the schema for these: "" is no address, no ZIP code.
+        attrs.setdefault("email", "")
+        attrs.setdefault("zip_code", "")
         _needs_contact(attrs["email"], attrs["phone"])
         return attrs
 

@@ -163,6 +163,17 @@ API_EXPECTED: dict[str, dict[str, frozenset]] = {
         "edit_and_send": MANAGERS,
         "reject": MANAGERS,
     },
+    # Leads: agents, managers and owners work them; chefs have none.
+    "leads.lead": {
+        "read": WRITERS,
+        "partial_update": WRITERS,
+        "set_status": WRITERS,
+        "assign": WRITERS,
+        "activities": WRITERS,
+        "follow_up": WRITERS,
+        "convert": WRITERS,
+        "metrics": WRITERS,
+    },
 }
 
 # Admins whose change view is a page of its own, not a model form (the conversation page: its
@@ -318,6 +329,14 @@ def _ai_interaction(station):
     )
 
 
+def _lead(station):
+    from leads.models import Lead
+
+    return Lead.objects.create(
+        station=station, name="Matrix Lead", phone=f"+1916555{station.pk:04d}", guests=10
+    )
+
+
 def _per_station(build: Callable) -> Callable:
     return lambda w: {"own": build(w.own), "other": build(w.other)}
 
@@ -360,6 +379,7 @@ BUILDERS: dict[str, Callable[[World], dict]] = {
     ),
     "inbox.draft": _per_station(_draft),
     "inbox.aiinteraction": _per_station(_ai_interaction),
+    "leads.lead": _per_station(_lead),
 }
 
 
