@@ -23,7 +23,13 @@ from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
 from django.db.models import Prefetch, Q
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import mixins, permissions
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -238,6 +244,20 @@ class LeadFilter(django_filters.FilterSet):
         return queryset.filter(match)
 
 
+METRICS_PARAMETERS = [
+    OpenApiParameter(
+        name,
+        OpenApiTypes.DATETIME,
+        OpenApiParameter.QUERY,
+        description=f"{what} (RFC 3339, with its offset).",
+    )
+    for name, what in (
+        ("since", "Leads that came in from then"),
+        ("until", "Leads that came in before then"),
+    )
+]
+
+
 # --- Staff: the viewset --------------------------------------------------------------------
 
 
@@ -383,13 +403,15 @@ class LeadViewSet(
         }
         return Response(s.ConvertedSerializer(answer).data, status=201)
 
-    @extend_schema(parameters=[s.MetricsQuerySerializer], responses=s.MetricsSerializer)
+    @extend_schema(parameters=METRICS_PARAMETERS, responses=s.MetricsSerializer)
     @action(detail=False, methods=["get"], pagination_class=None, filterset_class=None)
     def metrics(self, request):
         """Speed to lead and conversion over the leads you see that came in within
         [since, until): by source, time to first human contact (median and p90, minutes),
         conversion per station and per source."""
-        query = s.MetricsQuerySerializer(data=request.query_params)
+        # A plain dict: DRF would read "?since=" from a QueryDict as "not given", where the
+        # schema (a date-time) says it is invalid.
+        query = s.MetricsQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         v = query.validated_data
         leads = selectors.leads_for(request.user)
