@@ -2,8 +2,8 @@
 Leads API (DESIGN.md §5, issue 15). Public: the lead form, `POST /api/v1/leads/`. Staff (token
 or session; a station's agents, managers and owners, chefs have no leads): the pipeline under
 `/api/v1/staff/leads/`: list, detail, PATCH details, status, assign, activities, follow-up,
-convert to a booking, and the speed-to-lead metrics. Views validate, call a service
-(leads.services) and shape the answer.
+route (owners: the unassigned queue), convert to a booking, and the speed-to-lead metrics.
+Views validate, call a service (leads.services) and shape the answer.
 
 Scoping: leads.selectors.leads_for, the tenancy rule plus the unassigned queue for owners;
 another station's lead is not found (404), never forbidden.
@@ -32,7 +32,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, permissions
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -364,6 +364,26 @@ class LeadViewSet(
         data = s.FollowUpRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.lead_set_follow_up(lead=lead, at=data.validated_data["at"], actor=self._actor())
+        return self._answer(lead)
+
+    @extend_schema(
+        request=s.RouteRequestSerializer,
+        responses={200: s.LeadDetailSerializer, **errors("lead_routed")},
+    )
+    @action(detail=True, methods=["post"])
+    def route(self, request, pk=None):
+        """Give a lead of the unassigned queue to a station (owners, to a station they own;
+        403 for other roles). 409 lead_routed for a lead that has a station."""
+        lead = self.get_object()
+        if not tenancy.has_any_role(request.user, tenancy.SETTINGS_ROLES):
+            raise PermissionDenied("Owners route leads to a station.")
+        data = s.RouteRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        owned = tenancy.stations_for(request.user, roles=tenancy.SETTINGS_ROLES)
+        station = owned.filter(slug=data.validated_data["station"], active=True).first()
+        if station is None:
+            raise ValidationError({"station": ["Not an active station you own."]})
+        services.lead_route(lead=lead, station=station, actor=self._actor())
         return self._answer(lead)
 
     @extend_schema(

@@ -296,6 +296,12 @@ class StatusRequestSerializer(Serializer):
     )
 
 
+class RouteRequestSerializer(Serializer):
+    station = serializers.RegexField(
+        "^[-a-zA-Z0-9_]+$", max_length=50, help_text="The slug of an active station you own."
+    )
+
+
 class LeadAssignRequestSerializer(Serializer):
     assignee = IdField(allow_null=True, help_text="A staff member of the lead's station, or null.")
 

@@ -407,3 +407,45 @@ def test_metrics_cover_the_leads_the_user_sees(staff_client, san_jose, sacrament
         bad = staff_client(sj_agent).get(f"{LEADS}metrics/", {"since": bad_value})
         assert bad.status_code == 400, bad_value
         assert "since" in bad.json()["fields"]
+
+
+# --- Routing the unassigned queue --------------------------------------------------------------
+
+
+def test_an_owner_routes_an_unassigned_lead_to_a_station_they_own(
+    staff_client, owner, sacramento, sj_manager, sac_manager
+):
+    nowhere = lead_at(None, zip_code="10001")
+    client = staff_client(owner)
+
+    for slug in ("nowhere", "bad slug"):
+        refused = client.post(url(nowhere, "route"), {"station": slug}, format="json")
+        assert refused.status_code == 400, slug
+        assert "station" in refused.json()["fields"]
+    routed = client.post(url(nowhere, "route"), {"station": "sacramento"}, format="json")
+
+    assert routed.status_code == 200, routed.json()
+    assert routed.json()["station"] == "sacramento"
+    assert routed.json()["activities"][-1]["data"] == {"station": "sacramento"}
+    assert Lead.objects.get(pk=nowhere.pk).station == sacramento
+    again = client.post(url(nowhere, "route"), {"station": "san-jose"}, format="json")
+    assert again.status_code == 409
+    assert again.json()["error"] == "lead_routed"
+    # now the station's staff see it; a manager may not route (only owners do)
+    assert staff_client(sac_manager).get(url(nowhere)).status_code == 200
+    by_manager = staff_client(sac_manager).post(
+        url(nowhere, "route"), {"station": "sacramento"}, format="json"
+    )
+    assert by_manager.status_code == 403
+
+
+def test_an_owner_routes_only_to_a_station_they_own(staff_client, san_jose, sacramento):
+    only_sj = MembershipFactory(station=san_jose, role="owner").user
+    nowhere = lead_at(None, zip_code="10001")
+
+    response = staff_client(only_sj).post(
+        url(nowhere, "route"), {"station": "sacramento"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert Lead.objects.get(pk=nowhere.pk).station is None

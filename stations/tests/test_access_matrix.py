@@ -172,6 +172,7 @@ API_EXPECTED: dict[str, dict[str, frozenset]] = {
         "activities": WRITERS,
         "follow_up": WRITERS,
         "convert": WRITERS,
+        "route": OWNERS,  # the unassigned queue is the owners'
         "metrics": WRITERS,
     },
 }
