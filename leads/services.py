@@ -310,7 +310,7 @@ def lead_rescore(*, lead: Lead, now: datetime | None = None) -> Lead:
 
 
 def _locked(lead: Lead) -> Lead:
-    return Lead.objects.select_for_update().select_related("station").get(pk=lead.pk)
+    return Lead.objects.select_for_update(of=("self",)).select_related("station").get(pk=lead.pk)
 
 
 def lead_set_status(*, lead: Lead, status: str, actor: Actor, reason: str = "") -> Lead:
