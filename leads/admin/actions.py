@@ -162,13 +162,13 @@ class LeadActionsMixin:
 
     @station_action(roles=WORK_ROLES, description="Convert to booking…")
     def convert_to_booking(self, request, queryset):
-        leads = list(queryset.only("pk")[:2])
-        if len(leads) != 1:
+        chosen = list(queryset.order_by().values_list("pk", flat=True)[:2])
+        if len(chosen) != 1:
             self.message_user(
                 request, "Convert one lead at a time: select just one.", messages.WARNING
             )
             return None
-        return HttpResponseRedirect(reverse("admin:leads_lead_convert", args=[leads[0].pk]))
+        return HttpResponseRedirect(reverse("admin:leads_lead_convert", args=[chosen[0]]))
 
     def _intermediate(self, request, queryset, action, title, form, template):
         leads = list(queryset.select_related("station").order_by("name"))

@@ -228,6 +228,9 @@ class LeadAdmin(LeadActionsMixin, LeadPageMixin, StationScopedAdmin):
 
     # --- Quick-add (a phone call) and the lead page -------------------------------------------
 
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []  # a call has no timeline yet
+
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return [(None, {"fields": QUICK_ADD_FIELDS})]
