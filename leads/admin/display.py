@@ -3,7 +3,7 @@ long ago it came in (red when nobody has contacted it within the station's targe
 times in the station's zone. Nothing here queries the database: the list shows 100 rows with
 the same queries as 5."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -55,6 +55,15 @@ def station_time(value: datetime | None, zone_name: str | None, fmt: str = "D N 
         return "-"
     zone = ZoneInfo(zone_name) if zone_name else timezone.get_current_timezone()
     return date_format(timezone.localtime(value, zone), fmt)
+
+
+def event_day(day: date | None) -> str:
+    """The party's day, short: "Fri Dec. 25" (with the year when it is not this one)."""
+    if day is None:
+        return "-"
+    if day.year == timezone.localdate().year:
+        return date_format(day, "D N j")
+    return date_format(day, "D N j, Y")
 
 
 def zone_of(lead: Lead) -> str | None:
@@ -170,7 +179,7 @@ def status_pill(lead: Lead) -> str:
 def follow_up(lead: Lead, now: datetime | None = None) -> str:
     if lead.follow_up_at is None:
         return "-"
-    text = station_time(lead.follow_up_at, zone_of(lead))
+    text = station_time(lead.follow_up_at, zone_of(lead), "N j, P")
     if lead.is_open and lead.follow_up_at <= (now or timezone.now()):
         return format_html('<span class="lead-late" title="Overdue">{}</span>', text)
     return text

@@ -80,7 +80,7 @@ class LeadAdmin(LeadActionsMixin, LeadPageMixin, StationScopedAdmin):
         "score_display",
         "status_display",
         "assignee_display",
-        "event_date",
+        "event_date_display",
         "guests",
         "came_in_display",
         "follow_up_display",
@@ -218,6 +218,10 @@ class LeadAdmin(LeadActionsMixin, LeadPageMixin, StationScopedAdmin):
     def assignee_display(self, lead):
         return display.person(lead.assignee)
 
+    @admin.display(description="event", ordering="event_date")
+    def event_date_display(self, lead):
+        return display.event_day(lead.event_date)
+
     @admin.display(description="came in", ordering="created_at")
     def came_in_display(self, lead):
         return display.came_in(lead)
@@ -302,6 +306,7 @@ class LeadAdmin(LeadActionsMixin, LeadPageMixin, StationScopedAdmin):
         if obj is not None:
             forms = {k: v for k, v in (context.get("work_forms") or {}).items() if k in WORK_FORMS}
             context["lead_page"] = self.lead_page(request, obj, forms)
+            context["title"], context["subtitle"] = f"Lead: {obj.name}", None
         else:
             context["title"] = "New lead (phone call)"
         return super().render_change_form(request, context, add, change, form_url, obj)
