@@ -25,7 +25,7 @@ from bookings.models import AddOn
 from config.exceptions import ApiError
 from leads.models import ActivityKind, Lead, LeadStatus
 from leads.services import EDITABLE, TRANSITIONS
-from stations.models import Membership, Role, Station
+from stations.models import Role, Station
 from stations.validators import normalize_phone
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -358,11 +358,3 @@ def normalized_phone(term: str) -> str:
         return normalize_phone(term)
     except ValidationError:
         return ""
-
-
-def is_station_staff(user_id: int, station_id: int | None) -> bool:
-    return Membership.objects.filter(
-        user_id=user_id,
-        station_id=station_id,
-        role__in=(Role.OWNER, Role.MANAGER, Role.AGENT),
-    ).exists()
