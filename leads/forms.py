@@ -29,6 +29,20 @@ from stations.models import Role, Station
 from stations.validators import normalize_phone
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class DayField(forms.DateField):
+    """A date typed in ASCII digits: Python's parsing also reads an Arabic-Indic "٢٠٢٧" as
+    2027, a date nobody typed."""
+
+    widget = DATE_INPUT
+
+    def to_python(self, value):
+        if isinstance(value, str) and not value.isascii():
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
 LOST_REASONS = [
     "Booked another caterer",
     "Too expensive",
@@ -98,6 +112,7 @@ class LeadQuickAddForm(_LeadContactForm):
             "message",
         ]
         labels = {"zip_code": "ZIP", "message": "What they asked"}
+        field_classes = {"event_date": DayField}
         widgets = {
             "event_date": DATE_INPUT,
             "message": forms.Textarea({"rows": 4, "cols": 60}),
@@ -125,6 +140,7 @@ class LeadDetailsForm(_LeadContactForm):
         model = Lead
         fields = list(EDITABLE)
         labels = {"zip_code": "ZIP"}
+        field_classes = {"event_date": DayField}
         widgets = {
             "event_date": DATE_INPUT,
             "message": forms.Textarea({"rows": 4, "cols": 60}),
@@ -252,7 +268,11 @@ class StationMomentField(forms.Field):
         if naive is None or naive.tzinfo is not None:
             raise ValidationError("Pick a date and a time.")
         aware = naive.replace(tzinfo=self.zone)
-        if aware.astimezone(UTC).astimezone(self.zone).replace(tzinfo=None) != naive:
+        try:
+            again = aware.astimezone(UTC).astimezone(self.zone).replace(tzinfo=None)
+        except (OverflowError, ValueError):  # the first or last day there is
+            raise ValidationError("Pick a date and a time.") from None
+        if again != naive:
             raise ValidationError("That time does not exist here (the clocks skip it).")
         return aware
 
@@ -302,7 +322,7 @@ class ConvertForm(forms.Form):
     the party (staff press "Show free times" after changing the day or the party); the booking
     service checks again when it books (409: somebody took it meanwhile)."""
 
-    event_date = forms.DateField(label="Date", widget=DATE_INPUT)
+    event_date = DayField(label="Date")
     adults = forms.IntegerField(min_value=1, max_value=500)
     children = forms.IntegerField(min_value=0, max_value=500, initial=0)
     start_time = forms.TimeField(

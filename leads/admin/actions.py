@@ -30,7 +30,14 @@ from config.money import format_money
 from leads import services
 from leads.admin import display
 from leads.admin.access import ROUTE_ROLES, WORK_ROLES, guarded
-from leads.forms import LOST_REASONS, ConvertForm, LostReasonForm, RouteForm, add_service_error
+from leads.forms import (
+    LOST_REASONS,
+    ConvertForm,
+    DayField,
+    LostReasonForm,
+    RouteForm,
+    add_service_error,
+)
 from leads.models import Lead, LeadStatus
 from stations import tenancy
 from stations.admin_base import StationScopedAdmin, station_action
@@ -205,7 +212,7 @@ class LeadActionsMixin:
         day = initial["event_date"]
         guests = initial["adults"] + initial["children"]
         if values is not None:
-            day = _parsed(forms.DateField(), values.get("event_date"))
+            day = _parsed(DayField(), values.get("event_date"))
             adults = _parsed(forms.IntegerField(min_value=1, max_value=500), values.get("adults"))
             children = _parsed(
                 forms.IntegerField(min_value=0, max_value=500), values.get("children") or "0"

@@ -308,3 +308,78 @@ def test_another_stations_manager_cannot_convert(client, party, sac_manager):
     assert client.get(convert_url(party)).status_code == 404
     assert client.post(convert_url(party), booking_form(party)).status_code == 404
     assert not Booking.objects.exists()
+
+
+# --- Odd input is refused, never a 500 -------------------------------------------------------
+
+ODD_DATES = ["0001-01-01", "9999-12-31", "2026-02-30", "abc", "\u0662\u0660\u0662\u0667-01-01"]
+
+
+@pytest.mark.parametrize("day", ODD_DATES)
+def test_odd_dates_on_the_convert_page_are_form_errors(agent, party, day):
+    for extra in ({}, {"_refresh": "1"}):
+        answer = agent.post(convert_url(party), {**booking_form(party, event_date=day), **extra})
+        assert answer.status_code == 200, (day, extra)
+    assert not Booking.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"adults": "500"},
+        {"adults": "0", "children": "-1"},
+        {"adults": "\u00b2"},
+        {"start_time": "25:99"},
+        {"start_time": "03:00"},
+        {"addons": ["no-such-addon"]},
+        {"zip_code": "1234", "state": "California"},
+        {"notes": "a\x00b", "line1": "\x00"},
+    ],
+)
+def test_odd_bookings_are_form_errors(agent, party, fields):
+    answer = agent.post(convert_url(party), booking_form(party, **fields))
+    assert answer.status_code == 200
+    assert answer.context["form"].errors
+    party.refresh_from_db()
+    assert party.status == LeadStatus.NEW
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("log", {"kind": "call", "body": "a\x00b"}),
+        ("log", {"kind": "shout", "body": "x" * 6000}),
+        ("status", {"status": "won"}),
+        ("status", {"status": "lost", "reason": "\x00" * 3}),
+        ("assign", {"assignee": "\u0661"}),
+        ("assign", {"assignee": "99999999999999999999999"}),
+        ("follow_up", {"at": "9999-12-31T23:59"}),
+        ("follow_up", {"at": "0001-01-01T00:00"}),
+        ("follow_up", {"at": "2026-03-08T02:30"}),  # the clocks skip it in California
+        ("follow_up", {"at": "2026-13-01T10:00"}),
+        ("route", {"station": "abc"}),
+    ],
+)
+def test_odd_work_forms_are_refused_never_a_500(agent, party, name, data):
+    before = list(party.activities.values_list("pk", flat=True))
+    answer = agent.post(reverse(f"admin:leads_lead_{name}", args=[party.pk]), data)
+    assert answer.status_code in (200, 302, 403), answer.status_code
+    if answer.status_code == 200:
+        assert list(party.activities.values_list("pk", flat=True)) == before
+
+
+def test_odd_quick_adds_are_form_errors(agent, san_jose):
+    for fields in (
+        {"phone": "not a phone"},
+        {"email": "nope", "phone": ""},
+        {"guests": "0"},
+        {"guests": "100000"},
+        {"budget_cents": "12.345"},
+        {"zip_code": "9511"},
+        {"event_date": "9999-99-99"},
+        {"event_date": "\u0662\u0660\u0662\u0667-01-01"},
+        {"name": "\x00 "},
+    ):
+        answer = agent.post(ADD, call(station=san_jose.pk, **fields))
+        assert answer.status_code == 200, fields
+    assert not Lead.objects.exists()
