@@ -23,13 +23,23 @@ def leads_for(user, queryset: QuerySet | None = None) -> QuerySet:
 
 
 def pipeline_counts(queryset: QuerySet) -> dict[str, int]:
-    """{status: count} for the tabs, plus "open" and "unassigned" (one query: (station, status)
-    index)."""
-    rows = queryset.order_by().values("status").annotate(n=Count("pk"))
+    """{status: count} for the tabs, plus "open" and "unassigned" (the open leads no station
+    serves: the owners' queue) (one query: (station, status) index)."""
+    # Counting `status` (never null) rather than the id: the query reads only station and
+    # status, which the index holds, so it needs no row of the table.
+    rows = (
+        queryset.order_by()
+        .values("status")
+        .annotate(n=Count("status"), unrouted=Count("status", filter=Q(station__isnull=True)))
+    )
     counts = dict.fromkeys(LeadStatus.values, 0)
+    unassigned = 0
     for row in rows:
         counts[row["status"]] = row["n"]
+        if row["status"] in OPEN_STATUSES:
+            unassigned += row["unrouted"]
     counts["open"] = sum(counts[s] for s in OPEN_STATUSES)
+    counts["unassigned"] = unassigned
     return counts
 
 

@@ -84,6 +84,7 @@ CORE_MODELS = {
     "inbox.conversation",
     "inbox.channel",
     "inbox.messagetemplate",
+    "leads.lead",
 }
 # Characters `str.isdigit()` accepts and `int()` refuses (a superscript two) or reads as a digit
 # nobody typed (an Arabic-Indic one): a check with isdigit() alone lets them through.
@@ -181,6 +182,7 @@ def crawl_world(san_jose, sacramento, sj_chef, sac_chef, sac_agent, sj_agent):
         )
         CustomerFactory(station=station, name="O'Brien & Söhne", phone="+19165550111")
         crawl_inbox(station, number="+14085550142" if station.slug == "san-jose" else None)
+        crawl_leads(station, paid)
         assert cancelled.status == "cancelled"
     api_token_issue(user=sj_agent)
     api_token_issue(user=sac_agent)
@@ -211,6 +213,36 @@ def crawl_inbox(station, *, number: str | None) -> None:
         body="Is June 6 free?",
     )
     inbox_services.note_add(conversation=message.conversation, author=None, body="call back")
+
+
+def crawl_leads(station, booking) -> None:
+    """Leads at the station (new with a follow-up, lost, won and linked to a booking) and one
+    no station serves (the owners' unassigned queue)."""
+    from leads import services as lead_services
+    from leads.models import Lead
+
+    def lead(name, phone, **fields):
+        data = lead_services.LeadInput(name=name, phone=phone, **fields)
+        return lead_services.lead_capture(data=data, station=station, first_reply=False)[0]
+
+    prefix = "+1408555" if station.slug == "san-jose" else "+1916555"
+    waiting = lead("Zoë Garcia", f"{prefix}0161", guests=12, zip_code="95112")
+    lead_services.lead_set_follow_up(
+        lead=waiting, at=timezone.now() + timedelta(days=1), actor=booking_services.SYSTEM
+    )
+    lost = lead("O'Brien & Söhne", f"{prefix}0162", email="obrien@example.com")
+    lead_services.lead_set_status(
+        lead=lost, status="lost", reason="Too expensive", actor=booking_services.SYSTEM
+    )
+    won = lead("Won Lead", f"{prefix}0163")
+    Lead.objects.filter(pk=won.pk).update(status="won", converted_booking=booking)
+    if station.slug == "san-jose":
+        lead_services.lead_capture(
+            data=lead_services.LeadInput(
+                name="Nora Nowhere", phone=f"{prefix}0164", zip_code="10001"
+            ),
+            first_reply=False,
+        )
 
 
 # --- The crawler -------------------------------------------------------------------------------
