@@ -126,6 +126,19 @@ ADMIN_EXPECTED: dict[str, dict[str, frozenset]] = {
         "delete": NOBODY,
         "revoke": OWNERS,
     },
+    # Leads: agents, managers and owners work the pipeline; chefs have none; owners route the
+    # unassigned queue.
+    "leads.lead": {
+        "view": WRITERS,
+        "add": WRITERS,
+        "change": WRITERS,
+        "delete": NOBODY,
+        "assign_to_me": WRITERS,
+        "mark_contacted": WRITERS,
+        "mark_lost": WRITERS,
+        "route_to_station": OWNERS,
+        "convert_to_booking": WRITERS,
+    },
 }
 
 # API kinds: "read" (list and retrieve) and each write action by name.
