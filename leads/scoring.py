@@ -22,6 +22,7 @@ from django.utils import timezone
 from bookings import pricing, scheduling
 from config.exceptions import ApiError
 from config.money import format_money
+from leads.models import LeadSource
 
 MAX_POINTS = {
     "guests": 20,
@@ -142,7 +143,8 @@ def budget_reason(lead, station) -> Reason:
 
 
 def source_reason(source: str) -> Reason:
-    return Reason("source", SOURCE_POINTS.get(source, 4), f"Came in by {source}")
+    label = dict(LeadSource.choices).get(source, source)
+    return Reason("source", SOURCE_POINTS.get(source, 4), f"Came in by {label.lower()}")
 
 
 def engagement_reason(replied_after_contact: bool) -> Reason:
