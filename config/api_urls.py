@@ -20,6 +20,8 @@ from inbox.webhooks.ringcentral import ringcentral_webhook
 from inbox.webhooks.twilio import twilio_webhook
 from payments.api import StaffPaymentViewSet
 from payments.webhooks import stripe_webhook
+from reviews.api import ReviewSubmitView, ReviewViewSet
+from reviews.webhooks import google_webhook
 from stations.api import PublicStationViewSet, StaffStationViewSet
 
 public = OptionalSlashRouter()
@@ -33,6 +35,7 @@ staff.register("customers", StaffCustomerViewSet, basename="staff-customer")
 staff.register("payments", StaffPaymentViewSet, basename="staff-payment")
 staff.register("conversations", ConversationViewSet, basename="staff-conversation")
 staff.register("drafts", DraftViewSet, basename="staff-draft")
+staff.register("reviews", ReviewViewSet, basename="staff-review")
 
 urlpatterns = [
     re_path(r"^health(?:/)?$", HealthView.as_view(), name="health"),
@@ -42,6 +45,7 @@ urlpatterns = [
     re_path(r"^webhooks/twilio/status(?:/)?$", twilio_webhook, name="twilio-status-webhook"),
     re_path(r"^webhooks/ringcentral(?:/)?$", ringcentral_webhook, name="ringcentral-webhook"),
     re_path(r"^webhooks/meta(?:/)?$", meta_webhook, name="meta-webhook"),
+    re_path(r"^webhooks/google(?:/)?$", google_webhook, name="google-webhook"),
     path("webhooks/email/", include("inbox.webhooks.email")),
     re_path(r"^stations/(?P<slug>[-\w]+)/menu/?$", MenuView.as_view(), name="station-menu"),
     re_path(
@@ -52,6 +56,7 @@ urlpatterns = [
     re_path(r"^quotes/?$", QuoteView.as_view(), name="quote"),
     re_path(r"^bookings/?$", BookingCreateView.as_view(), name="booking-create"),
     re_path(r"^contact/?$", ContactView.as_view(), name="contact"),
+    re_path(r"^reviews/?$", ReviewSubmitView.as_view(), name="review-submit"),
     # Before the staff router: its customers/{id} route would take "merge" for an id.
     re_path(r"^staff/customers/merge/?$", CustomerMergeView.as_view(), name="staff-customer-merge"),
     path("staff/", include(staff.urls)),

@@ -64,6 +64,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "no_channel": (409, "the station has no channel to answer this customer on"),
     "draft_superseded": (409, "a person answered the message: the AI draft is not sent"),
     "draft_decided": (409, "the AI draft was approved, rejected or sent before (or is no draft)"),
+    "review_replied": (409, "the review's reply was approved, posted or declined before"),
+    "review_submitted": (409, "this review request's token was used before: one review per token"),
     "idempotency_in_progress": (409, "the first request with this Idempotency-Key still runs"),
     "idempotency_key_reused": (422, "this Idempotency-Key came with another request before"),
     "throttled": (429, "too many requests: wait for `Retry-After` seconds"),

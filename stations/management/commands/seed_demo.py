@@ -11,13 +11,14 @@ from django.db import transaction
 from bookings import demo as bookings_demo
 from inbox import demo as inbox_demo
 from payments import demo as payments_demo
+from reviews import demo as reviews_demo
 from stations import demo
 
 
 class Command(BaseCommand):
     help = (
         "Create or refresh the demo stations, users, chefs and price lists, demo bookings "
-        "with their payments, and the inbox's channels and conversations."
+        "with their payments, the inbox's channels and conversations, and reviews."
     )
 
     def add_arguments(self, parser):
@@ -39,6 +40,7 @@ class Command(BaseCommand):
             *bookings_demo.STEPS,
             *payments_demo.STEPS,
             *inbox_demo.STEPS,
+            *reviews_demo.STEPS,
         ]:
             self.stdout.write(f"  {step}...", ending="")
             self.stdout.flush()
