@@ -20,7 +20,7 @@ from testing.factories import make_booking
 
 DATA = Path(__file__).parent / "data"
 LOCATION = "accounts/123/locations/456"  # the sample push's location
-PUSH_TOKEN = "push-token-for-tests"  # noqa: S105
+PUSH_TOKEN = "push-token-for-tests"
 # A Tuesday noon in San Jose (PST, no DST change nearby): outside quiet hours.
 NOON = datetime.fromisoformat("2026-11-17T12:00:00-08:00")
 

@@ -24,7 +24,8 @@ def test_a_refresh_token_buys_an_access_token(fake_google_api):
 def test_a_wrong_refresh_token_is_permanent(fake_google_api):
     with pytest.raises(google.GoogleError) as caught:
         google.access_token({**fake_google.CREDENTIALS, "refresh_token": "revoked"})
-    assert caught.value.permanent and caught.value.status == 400
+    assert caught.value.permanent
+    assert caught.value.status == 400
 
 
 def test_no_credentials_is_permanent_and_calls_nothing(fake_google_api):
@@ -40,14 +41,18 @@ def test_reviews_come_page_by_page_in_googles_shape(fake_google_api):
     first, token = google.list_reviews(
         location_name=LOCATION, token=fake_google.ACCESS_TOKEN, page_size=2
     )
-    assert [r.review_id for r in first] == ["r0", "r1"] and token == "2"
-    assert first[0].rating == 5 and first[1].rating == 4
+    assert [r.review_id for r in first] == ["r0", "r1"]
+    assert token == "2"
+    assert first[0].rating == 5
+    assert first[1].rating == 4
     assert first[0].name == f"{LOCATION}/reviews/r0"
-    assert first[0].author == "Jamie Rivera" and first[0].text == "review 0"
+    assert first[0].author == "Jamie Rivera"
+    assert first[0].text == "review 0"
     rest, token = google.list_reviews(
         location_name=LOCATION, token=fake_google.ACCESS_TOKEN, page_token="4", page_size=2
     )
-    assert [r.review_id for r in rest] == ["r4"] and token == ""
+    assert [r.review_id for r in rest] == ["r4"]
+    assert token == ""
 
 
 def test_a_reply_is_put_on_the_review(fake_google_api):
@@ -66,16 +71,19 @@ def test_server_errors_and_throttling_are_retryable(fake_google_api, status, per
     fake_google_api.plan(status)
     with pytest.raises(google.GoogleError) as caught:
         google.get_review(review_name=f"{LOCATION}/reviews/1", token=fake_google.ACCESS_TOKEN)
-    assert caught.value.permanent is permanent and caught.value.status == status
+    assert caught.value.permanent is permanent
+    assert caught.value.status == status
 
 
 def test_a_bad_token_and_an_unknown_review_are_permanent(fake_google_api):
     with pytest.raises(google.GoogleError) as caught:
         google.get_review(review_name=f"{LOCATION}/reviews/1", token="expired")
-    assert caught.value.permanent and caught.value.status == 401
+    assert caught.value.permanent
+    assert caught.value.status == 401
     with pytest.raises(google.GoogleError) as caught:
         google.get_review(review_name=f"{LOCATION}/reviews/1", token=fake_google.ACCESS_TOKEN)
-    assert caught.value.permanent and caught.value.status == 404
+    assert caught.value.permanent
+    assert caught.value.status == 404
 
 
 def test_a_stalled_google_times_out_as_retryable(fake_google_api, settings):
@@ -141,7 +149,8 @@ def test_sync_reviews_pulls_every_page_once_and_again_changes_nothing(
     call_command("sync_reviews", "--platform", "google", stdout=StringIO())
     assert list(Review.objects.order_by("pk").values()) == before
     google_location.refresh_from_db()
-    assert google_location.last_synced_at is not None and google_location.last_error == ""
+    assert google_location.last_synced_at is not None
+    assert google_location.last_error == ""
 
 
 def test_sync_reports_a_station_whose_credentials_google_refuses(fake_google_api, google_location):

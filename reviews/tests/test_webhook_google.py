@@ -159,7 +159,8 @@ def test_google_down_leaves_the_notification_for_the_sweeper(
     ):
         push(client, push_body())
     row = GoogleNotification.objects.get()
-    assert row.processed_at is None and row.outcome.startswith("retrying")
+    assert row.processed_at is None
+    assert row.outcome.startswith("retrying")
     tasks.fetch_google_review(row.pk)  # the retry (or the sweeper's)
     row.refresh_from_db()
     assert row.outcome == "stored"
