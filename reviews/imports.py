@@ -100,7 +100,7 @@ def _rating(value) -> int | None:
         number = float(text)
     except ValueError:
         return None
-    if number != int(number) or not 1 <= number <= 5:
+    if not 1 <= number <= 5 or number != int(number):  # NaN and infinities fail the first
         return None
     return int(number)
 
