@@ -282,10 +282,11 @@ class ReviewAdmin(StationScopedAdmin):
         responses = ReviewResponse.objects.filter(
             review__in=queryset.filter(platform=Platform.GOOGLE),
             status=ResponseStatus.APPROVED,
-        ).exclude(post_error="")
+            post_failed=True,
+        )
         count = 0
         for response in responses:
-            ReviewResponse.objects.filter(pk=response.pk).update(post_error="")
+            ReviewResponse.objects.filter(pk=response.pk).update(post_error="", post_failed=False)
             services.enqueue_post(response.pk)
             count += 1
         messages.info(request, f"{count} repl(ies) queued to post again.")

@@ -128,6 +128,9 @@ class ReviewResponse(models.Model):
     post_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
     post_attempts = models.PositiveSmallIntegerField(default=0)
     post_error = models.TextField(blank=True)
+    post_failed = models.BooleanField(
+        default=False, help_text="the platform refused the reply for good (see the error)"
+    )
     ai_interaction = models.ForeignKey(
         AIInteraction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -64,7 +64,8 @@ logger = logging.getLogger(__name__)
 
 GOOGLE_SCOPE = "google-location"  # inbox.credentials' scope for a location's sealed credentials
 GOOGLE_CREDENTIAL_FIELDS = ("client_id", "client_secret", "refresh_token", "access_token")
-POST_LEASE_SECONDS = 120  # above GOOGLE_TIMEOUT_SECONDS (at most 120 s) plus a token request
+POST_LEASE_SECONDS = 300  # above two requests of GOOGLE_TIMEOUT_SECONDS (at most 120 s each)
+POST_RETRY_SECONDS = 120  # a retryable refusal waits this long before the next try
 MATCH_WINDOW = timedelta(days=60)  # a review names a customer whose event ended this recently
 REQUEST_MAX_AGE = timedelta(days=30)  # events older than this are not asked about any more
 DECIDED_STATUSES = (
@@ -507,14 +508,19 @@ def review_response_post(*, response_id: int, now: datetime | None = None) -> st
             # Recorded, released: a person sees the error and posts by hand (or fixes the
             # credentials and posts again from the admin).
             ReviewResponse.objects.filter(pk=response.pk).update(
-                post_error=str(exc)[:2000], post_claimed_until=None
+                post_error=str(exc)[:2000], post_failed=True, post_claimed_until=None
             )
             return f"failed: {exc}"
+        # Held back for a while (the claim's end is the backoff), then the task's retry or
+        # the sweeper posts it again.
         ReviewResponse.objects.filter(pk=response.pk).update(
-            post_error=str(exc)[:2000], post_claimed_until=None
+            post_error=str(exc)[:2000],
+            post_claimed_until=timezone.now() + timedelta(seconds=POST_RETRY_SECONDS),
         )
         raise PostLater(str(exc)) from None
-    _finish(response, ResponseStatus.POSTED, posted_at=timezone.now(), post_error="")
+    _finish(
+        response, ResponseStatus.POSTED, posted_at=timezone.now(), post_error="", post_failed=False
+    )
     return ResponseStatus.POSTED
 
 
@@ -527,10 +533,10 @@ def _google_review_name(review: Review, location: GoogleLocation | None) -> str:
 
 def responses_to_post(*, now: datetime | None = None, limit: int = 200) -> list[int]:
     """Approved replies not posted and not being posted (their task was lost, or a retry is
-    due): the sweeper enqueues them again."""
+    due; not those the platform refused for good): the sweeper enqueues them again."""
     now = now or timezone.now()
     return list(
-        ReviewResponse.objects.filter(status=ResponseStatus.APPROVED, post_error="")
+        ReviewResponse.objects.filter(status=ResponseStatus.APPROVED, post_failed=False)
         .filter(Q(post_claimed_until__isnull=True) | Q(post_claimed_until__lt=now))
         .filter(approved_at__lt=now - timedelta(minutes=2))
         .order_by("pk")

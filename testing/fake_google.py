@@ -15,8 +15,9 @@ loopback, answering in Google's documented JSON shapes and recording every reque
 
 A review is `{"reviewId", "name", "reviewer": {"displayName", "profilePhotoUrl"},
 "starRating": "ONE".."FIVE", "comment", "createTime", "updateTime", "reviewReply"?}`.
-`plan(status, ...)` makes the next requests answer those statuses (503, 429...) or "stall"
-(no answer until the server stops).
+`plan(status, ...)` makes the next requests answer those statuses (503, 429...), "stall" (no
+answer until the server stops) or "accept-token" (the next token request is answered as usual:
+what follows it applies to the API call after it).
 """
 
 import json
@@ -197,6 +198,12 @@ def _handler(fake: FakeGoogle):
             with fake.lock:
                 fake.requests.append(request)
             planned = fake._next()
+            if planned == "accept-token" and request.path != "/token":
+                with fake.lock:  # kept for the next request (not the token's)
+                    fake.plans.insert(0, planned)
+                planned = None
+            elif planned == "accept-token":
+                planned = None
             if planned == "stall":
                 fake.stopping.wait(60)
                 return
