@@ -199,9 +199,6 @@ class ReviewAdmin(StationScopedAdmin):
         except ApiError as exc:
             messages.error(request, str(exc.detail))
 
-    def save_related(self, request, form, formsets, change):
-        pass  # the replies are read only here
-
     def changelist_view(self, request, extra_context=None):
         ids = tenancy.station_ids_for(request.user, roles=self.view_roles)
         if tenancy.is_superuser(request.user):
