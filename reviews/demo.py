@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from bookings.models import Booking, BookingStatus
 from reviews import services
-from reviews.models import GoogleLocation, Platform, ReviewRequest
+from reviews.models import GoogleLocation, Platform, Review, ReviewRequest
 from stations.models import Station
 
 # (platform, id, rating, author, text, days ago)
@@ -68,10 +68,15 @@ def build_reviews(*, password: str) -> str:
             },
         )
         for platform, key, rating, author, text, days in REVIEWS:
+            external_id = f"demo-{station.slug}-{key}"
+            if Review.objects.filter(
+                station=station, platform=platform, external_id=external_id
+            ).exists():
+                continue  # seeded before (its dates were relative to that day)
             result = services.review_upsert(
                 station=station,
                 platform=platform,
-                external_id=f"demo-{station.slug}-{key}",
+                external_id=external_id,
                 rating=rating,
                 author=author,
                 text=text,
