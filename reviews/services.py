@@ -45,7 +45,7 @@ from inbox import compliance, credentials, outbound
 from inbox.ai import gateway
 from inbox.models import Conversation, Level, Sender
 from inbox.services import conversation_for
-from reviews import google, replies
+from reviews import google, replies, selectors
 from reviews.models import (
     LIVE_RESPONSE_STATUSES,
     GoogleLocation,
@@ -67,7 +67,6 @@ GOOGLE_CREDENTIAL_FIELDS = ("client_id", "client_secret", "refresh_token", "acce
 POST_LEASE_SECONDS = 300  # above two requests of GOOGLE_TIMEOUT_SECONDS (at most 120 s each)
 POST_RETRY_SECONDS = 120  # a retryable refusal waits this long before the next try
 MATCH_WINDOW = timedelta(days=60)  # a review names a customer whose event ended this recently
-REQUEST_MAX_AGE = timedelta(days=30)  # events older than this are not asked about any more
 DECIDED_STATUSES = (
     ReplyStatus.APPROVED,
     ReplyStatus.POSTED,
@@ -165,7 +164,8 @@ def review_upsert(
         if platform_reply and review.platform_reply != platform_reply:
             _mark_replied_elsewhere(review, platform_reply)
             changed = True
-        if prepare_reply and changed and review.reply_status == ReplyStatus.WAITING:
+        recent = review.created_on_platform >= timezone.now() - selectors.REPLY_WINDOW
+        if prepare_reply and changed and recent and review.reply_status == ReplyStatus.WAITING:
             review_id = review.pk
             transaction.on_commit(lambda: enqueue_reply_prepare(review_id))
     return Upserted(review=review, created=created, changed=changed)
@@ -531,34 +531,6 @@ def _google_review_name(review: Review, location: GoogleLocation | None) -> str:
     return f"{base}/reviews/{review.external_id}"
 
 
-def responses_to_post(*, now: datetime | None = None, limit: int = 200) -> list[int]:
-    """Approved replies not posted and not being posted (their task was lost, or a retry is
-    due; not those the platform refused for good): the sweeper enqueues them again."""
-    now = now or timezone.now()
-    return list(
-        ReviewResponse.objects.filter(status=ResponseStatus.APPROVED, post_failed=False)
-        .filter(Q(post_claimed_until__isnull=True) | Q(post_claimed_until__lt=now))
-        .filter(approved_at__lt=now - timedelta(minutes=2))
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
-    )
-
-
-def reviews_waiting(*, now: datetime | None = None, limit: int = 200) -> list[int]:
-    """Reviews still waiting for their reply to be prepared a while after they came (their
-    task was lost, or the AI was unavailable)."""
-    now = now or timezone.now()
-    return list(
-        Review.objects.filter(
-            reply_status=ReplyStatus.WAITING,
-            updated_at__lt=now - timedelta(minutes=10),
-            updated_at__gte=now - timedelta(days=7),
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
-    )
-
-
 # --- Google notifications and sync ----------------------------------------------------------
 
 
@@ -629,19 +601,6 @@ def google_review_store(*, location: GoogleLocation, fetched: google.GoogleRevie
     )
 
 
-def google_notifications_waiting(*, now: datetime | None = None) -> list[int]:
-    now = now or timezone.now()
-    return list(
-        GoogleNotification.objects.filter(
-            processed_at__isnull=True,
-            received_at__lt=now - timedelta(minutes=2),
-            attempts__lt=8,
-        )
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:500]
-    )
-
-
 @dataclass
 class SyncResult:
     station: str
@@ -701,29 +660,6 @@ def public_review_links(station: Station) -> list[dict]:
             "url": f"https://search.google.com/local/writereview?placeid={location.place_id}",
         }
     ]
-
-
-def bookings_due_for_request(*, now: datetime | None = None, limit: int = 500) -> list[int]:
-    """Completed bookings whose event ended at least the station's delay ago (and not longer
-    ago than REQUEST_MAX_AGE) with no request yet."""
-    from django.db.models import DurationField, ExpressionWrapper
-
-    now = now or timezone.now()
-    delay = ExpressionWrapper(
-        F("station__review_request_delay_hours") * timedelta(hours=1),
-        output_field=DurationField(),
-    )
-    return list(
-        Booking.objects.filter(
-            status=BookingStatus.COMPLETED,
-            review_request__isnull=True,
-            ends_at__gte=now - REQUEST_MAX_AGE,
-        )
-        .alias(due_at=F("ends_at") + delay)
-        .filter(due_at__lte=now)
-        .order_by("ends_at")
-        .values_list("pk", flat=True)[:limit]
-    )
 
 
 def request_text(booking: Booking, token: str) -> str:

@@ -3,7 +3,7 @@ and has soft and hard time limits (a stalled Google never holds a worker)."""
 
 from celery import shared_task
 
-from reviews import google, services
+from reviews import google, selectors, services
 
 LIMITS = {"soft_time_limit": 60, "time_limit": 90}
 RETRIES = {
@@ -50,7 +50,7 @@ def send_review_requests() -> int:
     """Ask for a review after each completed event whose delay has passed (beat: every 15
     minutes); once per booking, whoever runs it."""
     sent = 0
-    for booking_id in services.bookings_due_for_request():
+    for booking_id in selectors.bookings_due_for_request():
         services.review_request_send(booking_id=booking_id)
         sent += 1
     return sent
@@ -59,7 +59,7 @@ def send_review_requests() -> int:
 @shared_task(ignore_result=True, **LIMITS)
 def sweep_google_notifications() -> int:
     """Enqueue again the Google notifications whose fetch was lost (beat: every minute)."""
-    waiting = services.google_notifications_waiting()
+    waiting = selectors.google_notifications_waiting()
     for notification_id in waiting:
         services.enqueue_google_fetch(notification_id)
     return len(waiting)
@@ -69,10 +69,10 @@ def sweep_google_notifications() -> int:
 def sweep_review_replies() -> int:
     """Enqueue again the reviews whose reply was never prepared and the approved replies not
     posted (beat: every 5 minutes)."""
-    waiting = services.reviews_waiting()
+    waiting = selectors.reviews_waiting()
     for review_id in waiting:
         services.enqueue_reply_prepare(review_id)
-    to_post = services.responses_to_post()
+    to_post = selectors.responses_to_post()
     for response_id in to_post:
         services.enqueue_post(response_id)
     return len(waiting) + len(to_post)

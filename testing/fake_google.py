@@ -25,6 +25,7 @@ import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -50,10 +51,11 @@ def review_json(
     *,
     author: str = "Jamie Rivera",
     comment: str = "",
-    created: str = "2026-11-25T18:00:00Z",
+    created: str = "",
     reply: str = "",
 ) -> dict:
-    """A review as Google documents it."""
+    """A review as Google documents it (created now, unless said)."""
+    created = created or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     body = {
         "reviewId": review_id,
         "name": f"{location}/reviews/{review_id}",

@@ -198,3 +198,45 @@ def test_a_valid_yelp_csv_row_always_reads_back_as_written(review_id, rating, te
     assert row.external_id == review_id.strip()
     assert row.rating == rating
     assert row.text == text.replace("\x00", "").strip()
+
+
+def test_old_reviews_are_stored_without_a_draft_or_an_alert_recent_ones_get_theirs(
+    san_jose, tmp_path, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.core import mail
+    from django.utils import timezone
+
+    recent = (timezone.now() - timedelta(days=2)).strftime("%Y-%m-%d %H:%M:%S")
+    path = tmp_path / "yelp.json"
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "old-low",
+                    "rating": 1,
+                    "text": "Bad",
+                    "time_created": "2024-05-01 10:00:00",
+                },
+                {
+                    "id": "old-high",
+                    "rating": 5,
+                    "text": "Good",
+                    "time_created": "2024-05-01 10:00:00",
+                },
+                {"id": "new-low", "rating": 2, "text": "Late", "time_created": recent},
+                {"id": "new-high", "rating": 4, "text": "Fun", "time_created": recent},
+            ]
+        )
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run(str(path), "--platform", "yelp", "--station", "san-jose")
+    statuses = dict(Review.objects.values_list("external_id", "reply_status"))
+    assert statuses == {
+        "old-low": "waiting",
+        "old-high": "waiting",
+        "new-low": "needs_person",
+        "new-high": "drafted",
+    }
+    assert len(mail.outbox) == 1  # the one recent low rating

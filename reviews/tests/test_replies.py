@@ -11,7 +11,7 @@ from django.core import mail
 from django.utils import timezone
 
 from inbox.models import AIInteraction, Level
-from reviews import services, tasks
+from reviews import selectors, services, tasks
 from reviews.models import (
     GoogleLocation,
     Platform,
@@ -318,9 +318,9 @@ def test_google_refusing_the_reply_is_recorded_and_retried_by_the_sweeper(
     response = ReviewResponse.objects.get()
     assert response.status == ResponseStatus.APPROVED
     assert "503" in response.post_error
-    assert services.responses_to_post() == []  # backing off
+    assert selectors.responses_to_post() == []  # backing off
     clock.move_to(timezone.now() + timedelta(minutes=5))
-    assert services.responses_to_post() == [response.pk]
+    assert selectors.responses_to_post() == [response.pk]
     assert tasks.sweep_review_replies() == 1  # the sweeper posts it (eagerly, here)
     assert ReviewResponse.objects.get().status == ResponseStatus.POSTED
     assert tasks.post_review_reply(response.pk) == "not approved"  # again: posted once
@@ -337,7 +337,7 @@ def test_no_google_credentials_is_a_permanent_error_shown_on_the_reply(
     assert response.status == ResponseStatus.APPROVED
     assert "no Google credentials" in response.post_error
     assert response.post_failed is True
-    assert services.responses_to_post(now=timezone.now() + timedelta(hours=1)) == []
+    assert selectors.responses_to_post(now=timezone.now() + timedelta(hours=1)) == []
 
 
 def test_reject_means_no_reply(drafted, sj_manager):

@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 
 from inbox.models import Channel, ContactIdentity, Message, MessageStatus
-from reviews import services, tasks
+from reviews import selectors, services, tasks
 from reviews.models import Platform, Review, ReviewRequest
 
 from .conftest import NOON, completed_booking
@@ -65,7 +65,7 @@ def test_a_confirmed_booking_is_never_asked(san_jose, email_channel, clock):
     clock.move_to(NOON - timedelta(days=9))
     booking = make_booking(san_jose, days=8, status="confirmed")
     clock.move_to(NOON + timedelta(days=3))
-    assert services.bookings_due_for_request() == []
+    assert selectors.bookings_due_for_request() == []
     assert services.review_request_send(booking_id=booking.pk) == "not completed"
 
 
