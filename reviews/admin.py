@@ -89,6 +89,32 @@ class ReviewForm(forms.ModelForm):
         return data
 
 
+def _hours(value) -> str:
+    if value is None:
+        return "-"
+    hours = value.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def figure_lines(request, roles) -> list[str]:
+    """One line per station the user reads reviews of (at most ten): the latest months'
+    average rating and count, and the last 90 days' reply times."""
+    stations = tenancy.stations_for(request.user, roles=roles).order_by("name")[:10]
+    lines = []
+    for station in stations:
+        trend = selectors.rating_trend(station=station, months=3)
+        months = (
+            " · ".join(f"{m.month:%b %Y} {m.average:.1f}★ ({m.count})" for m in trend)
+            or "no reviews lately"
+        )
+        times = selectors.reply_times(station=station)
+        lines.append(
+            f"{station.name}: {months} · replies in the last 90 days: {times.replied}, "
+            f"median {_hours(times.median)}, p90 {_hours(times.p90)}"
+        )
+    return lines
+
+
 class ReviewResponseInline(StationScopedInline):
     model = ReviewResponse
     fields = [
@@ -130,6 +156,7 @@ class ReviewResponseInline(StationScopedInline):
 
 @admin.register(Review)
 class ReviewAdmin(StationScopedAdmin):
+    change_list_template = "admin/reviews/review_change_list.html"
     view_roles = tenancy.STAFF_WRITE_ROLES  # chefs: their events, not the reviews
     write_roles = tenancy.MANAGE_ROLES  # DESIGN.md §3: managers handle reviews
     form = ReviewForm
@@ -210,7 +237,8 @@ class ReviewAdmin(StationScopedAdmin):
                 f"{waiting} review(s) of 1-3 stars need a person's reply "
                 "(filter: reply status → Needs a person).",
             )
-        return super().changelist_view(request, extra_context)
+        lines = figure_lines(request, self.view_roles)
+        return super().changelist_view(request, {"review_lines": lines, **(extra_context or {})})
 
     @admin.display(description="rating", ordering="rating")
     def stars(self, review: Review):

@@ -50,6 +50,9 @@ def test_the_list_shows_rating_platform_and_reply_status_and_alerts_low_ratings(
     assert "★★☆☆☆" in html
     assert "Needs a person" in html
     assert "1 review(s) of 1-3 stars need a person" in html
+    assert 'id="review-figures"' in html
+    assert "San Jose: " in html
+    assert "3.5★ (2)" in html
     filtered = logged_in(sj_agent).get(
         reverse("admin:reviews_review_changelist"), {"reply_status__exact": "needs_person"}
     )
