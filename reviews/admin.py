@@ -15,8 +15,11 @@ Reviews in the back office (Reviews → Reviews, Review requests, Google locatio
   (owners; write-only, sealed, never shown back).
 """
 
+import functools
+
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -312,7 +315,7 @@ class ReviewAdmin(StationScopedAdmin):
         count = 0
         for response in responses:
             ReviewResponse.objects.filter(pk=response.pk).update(post_error="", post_failed=False)
-            services.enqueue_post(response.pk)
+            transaction.on_commit(functools.partial(services.enqueue_post, response.pk))
             count += 1
         messages.info(request, f"{count} repl(ies) queued to post again.")
 

@@ -171,3 +171,29 @@ def test_google_credentials_are_write_only(san_jose, owner):
         ).status_code
         == 200
     )
+
+
+def test_post_again_retries_a_reply_google_refused_for_good(
+    san_jose, sj_manager, fake_google_api, django_capture_on_commit_callbacks
+):
+    from reviews.models import GoogleLocation
+    from testing import fake_google
+
+    from .conftest import LOCATION
+
+    made = review(san_jose, platform=Platform.GOOGLE, key="789")
+    fake_google_api.add(LOCATION, "789", 4)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.review_respond(review=made, actor=sj_manager)  # no location yet: refused
+    assert ReviewResponse.objects.get().post_failed is True
+    location = GoogleLocation.objects.create(station=san_jose, location_name=LOCATION)
+    services.google_location_set_credentials(location=location, values=fake_google.CREDENTIALS)
+    with django_capture_on_commit_callbacks(execute=True):
+        logged_in(sj_manager).post(
+            reverse("admin:reviews_review_changelist"),
+            {"action": "post_again", "_selected_action": [made.pk]},
+        )
+    response = ReviewResponse.objects.get()
+    assert response.status == ResponseStatus.POSTED
+    assert response.post_failed is False
+    assert len(fake_google_api.of("PUT")) == 1
