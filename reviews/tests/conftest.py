@@ -86,7 +86,6 @@ def completed_booking(station, clock, *, hours_ago: float = 30, **fields):
     clock.move_to(NOON)
     ends = booking.ends_at
     shift = (NOON - timedelta(hours=hours_ago)) - ends
-    clock.move_to(NOON)
     assert ends < timezone.now(), "the event must be over"
     booking = booking_services.booking_transition(
         booking=booking, to_status=BookingStatus.COMPLETED, actor=booking_services.SYSTEM
