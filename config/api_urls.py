@@ -21,6 +21,8 @@ from inbox.webhooks.twilio import twilio_webhook
 from leads.api import LeadCaptureView, LeadViewSet
 from payments.api import StaffPaymentViewSet
 from payments.webhooks import stripe_webhook
+from reviews.api import ReviewSubmitView, ReviewViewSet
+from reviews.webhooks import google_webhook
 from stations.api import PublicStationViewSet, StaffStationViewSet
 
 public = OptionalSlashRouter()
@@ -35,6 +37,7 @@ staff.register("payments", StaffPaymentViewSet, basename="staff-payment")
 staff.register("conversations", ConversationViewSet, basename="staff-conversation")
 staff.register("drafts", DraftViewSet, basename="staff-draft")
 staff.register("leads", LeadViewSet, basename="staff-lead")
+staff.register("reviews", ReviewViewSet, basename="staff-review")
 
 urlpatterns = [
     re_path(r"^health(?:/)?$", HealthView.as_view(), name="health"),
@@ -44,6 +47,7 @@ urlpatterns = [
     re_path(r"^webhooks/twilio/status(?:/)?$", twilio_webhook, name="twilio-status-webhook"),
     re_path(r"^webhooks/ringcentral(?:/)?$", ringcentral_webhook, name="ringcentral-webhook"),
     re_path(r"^webhooks/meta(?:/)?$", meta_webhook, name="meta-webhook"),
+    re_path(r"^webhooks/google(?:/)?$", google_webhook, name="google-webhook"),
     path("webhooks/email/", include("inbox.webhooks.email")),
     re_path(r"^stations/(?P<slug>[-\w]+)/menu/?$", MenuView.as_view(), name="station-menu"),
     re_path(
@@ -55,6 +59,7 @@ urlpatterns = [
     re_path(r"^bookings/?$", BookingCreateView.as_view(), name="booking-create"),
     re_path(r"^contact/?$", ContactView.as_view(), name="contact"),
     re_path(r"^leads/?$", LeadCaptureView.as_view(), name="lead-capture"),
+    re_path(r"^reviews/?$", ReviewSubmitView.as_view(), name="review-submit"),
     # Before the staff router: its customers/{id} route would take "merge" for an id.
     re_path(r"^staff/customers/merge/?$", CustomerMergeView.as_view(), name="staff-customer-merge"),
     path("staff/", include(staff.urls)),

@@ -68,6 +68,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "lead_converted": (409, "the lead was converted to a booking before"),
     "lead_unrouted": (409, "the lead belongs to no station yet: route it first"),
     "lead_routed": (409, "the lead already belongs to a station"),
+    "review_replied": (409, "the review's reply was approved, posted or declined before"),
+    "review_submitted": (409, "this review request's token was used before: one review per token"),
     "idempotency_in_progress": (409, "the first request with this Idempotency-Key still runs"),
     "idempotency_key_reused": (422, "this Idempotency-Key came with another request before"),
     "throttled": (429, "too many requests: wait for `Retry-After` seconds"),

@@ -252,6 +252,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inbox.tasks.renew_ringcentral_subscriptions",
         "schedule": 3600.0,
     },
+    "send-review-requests": {"task": "reviews.tasks.send_review_requests", "schedule": 900.0},
+    "sweep-google-notifications": {
+        "task": "reviews.tasks.sweep_google_notifications",
+        "schedule": 60.0,
+    },
+    "sweep-review-replies": {"task": "reviews.tasks.sweep_review_replies", "schedule": 300.0},
+    "sync-google-reviews": {"task": "reviews.tasks.sync_google_reviews", "schedule": 6 * 3600.0},
 }
 # Customer messages (bookings.notifications, the outbox): a sender holds a message this long
 # before another may take it over (its worker died); keep it above the SMTP timeout.
@@ -475,7 +482,17 @@ if ANYMAIL_WEBHOOK_SECRET:
     ANYMAIL["WEBHOOK_SECRET"] = ANYMAIL_WEBHOOK_SECRET
 if POSTMARK_SERVER_TOKEN:
     EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+# Google Business Profile (reviews): the token in the Pub/Sub push subscription's URL
+# (`.../webhooks/google?token=...`; empty refuses every push), where its API and OAuth token
+# endpoint live (tests point them at testing/fake_google.py), and how long one request may take.
 GOOGLE_PUSH_TOKEN = env.str("GOOGLE_PUSH_TOKEN", default="")
+GOOGLE_API_BASE = env.str("GOOGLE_API_BASE", default="https://mybusiness.googleapis.com/v4").rstrip(
+    "/"
+)
+GOOGLE_OAUTH_TOKEN_URL = env.str(
+    "GOOGLE_OAUTH_TOKEN_URL", default="https://oauth2.googleapis.com/token"
+)
+GOOGLE_TIMEOUT_SECONDS = _seconds("GOOGLE_TIMEOUT_SECONDS", 10, most=120)
 
 # --- Logging: JSON in production, readable in development; PII is redacted in both ----------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -70,17 +70,22 @@ def _key(secret: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret.encode())
 
 
-def _aad(channel_id: int) -> bytes:
-    return f"channel:{channel_id}".encode()
+def _aad(channel_id: int, scope: str = "channel") -> bytes:
+    return f"{scope}:{channel_id}".encode()
 
 
-def seal(channel_id: int, values: dict[str, str]) -> bytes:
+def seal(channel_id: int, values: dict[str, str], *, scope: str = "channel") -> bytes:
+    """Seal `values` for one row. `scope` names the kind of row (another app's credentials,
+    e.g. reviews' "google-location"), so a blob copied to another kind of row does not open."""
     nonce = os.urandom(12)
     plain = json.dumps(values, sort_keys=True).encode()
-    return nonce + AESGCM(_key(settings.SECRET_KEY)).encrypt(nonce, plain, _aad(channel_id))
+    aad = _aad(channel_id, scope)
+    return nonce + AESGCM(_key(settings.SECRET_KEY)).encrypt(nonce, plain, aad)
 
 
-def unseal(channel_id: int, sealed: bytes | memoryview | None) -> dict[str, str]:
+def unseal(
+    channel_id: int, sealed: bytes | memoryview | None, *, scope: str = "channel"
+) -> dict[str, str]:
     """The channel's own credentials ({} when none, or when no current or fallback secret
     opens them: the channel then uses the environment's)."""
     if not sealed:
@@ -89,7 +94,7 @@ def unseal(channel_id: int, sealed: bytes | memoryview | None) -> dict[str, str]
     nonce, ciphertext = sealed[:12], sealed[12:]
     for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
         try:
-            plain = AESGCM(_key(secret)).decrypt(nonce, ciphertext, _aad(channel_id))
+            plain = AESGCM(_key(secret)).decrypt(nonce, ciphertext, _aad(channel_id, scope))
         except Exception:  # noqa: S112 (the next secret may open it)
             continue
         return json.loads(plain)

@@ -160,6 +160,9 @@ def test_public_operations_need_no_credentials_so_answer_no_401(schema):
         ("/api/v1/staff/payments/{id}/refund/", "post", "502", {"refund_failed"}),
         ("/api/v1/staff/bookings/", "get", "404", {"not_found"}),  # a page past the last
         ("/api/v1/staff/bookings/", "get", "401", {"not_authenticated"}),
+        ("/api/v1/reviews/", "post", "409", {"review_submitted", "idempotency_in_progress"}),
+        ("/api/v1/reviews/", "post", "404", {"not_found"}),
+        ("/api/v1/staff/reviews/{id}/respond/", "post", "409", {"review_replied"}),
     ],
 )
 def test_domain_errors_are_documented_where_they_happen(schema, path, method, status, codes):
@@ -172,7 +175,7 @@ RAISED_CODE = re.compile(r'(?:ApiError|Conflict)\((?:[^()]|\([^()]*\))*?\bcode="
 def test_every_error_code_the_code_raises_is_in_the_catalogue():
     """A new `code="..."` must be added to config.schema.ERROR_CODES (and so to the schema)."""
     raised = set()
-    for app in ("config", "stations", "bookings", "payments", "inbox", "leads"):
+    for app in ("config", "stations", "bookings", "payments", "inbox", "leads", "reviews"):
         for module in (Path(settings.BASE_DIR) / app).rglob("*.py"):
             if "tests" in module.parts or "migrations" in module.parts:
                 continue

@@ -115,6 +115,19 @@ ADMIN_EXPECTED: dict[str, dict[str, frozenset]] = {
     # page and through the API).
     "inbox.draft": {"view": WRITERS, "*": NOBODY},
     "inbox.aiinteraction": {"view": WRITERS, "*": NOBODY},
+    # Reviews: staff read them; managers decide replies (DESIGN.md §3); requests are read only;
+    # the Google location holds credentials: owners.
+    "reviews.review": {
+        "view": WRITERS,
+        "add": NOBODY,
+        "change": MANAGERS,
+        "delete": NOBODY,
+        "approve_drafts": MANAGERS,
+        "reject_drafts": MANAGERS,
+        "post_again": MANAGERS,
+    },
+    "reviews.reviewrequest": {"view": WRITERS, "*": NOBODY},
+    "reviews.googlelocation": {"view": WRITERS, "*": OWNERS},
     # The users of the whole site: superusers only.
     "auth.user": {"view": SUPERUSERS, "*": SUPERUSERS},
     "auth.group": {"view": SUPERUSERS, "*": SUPERUSERS},
@@ -188,6 +201,8 @@ API_EXPECTED: dict[str, dict[str, frozenset]] = {
         "route": OWNERS,  # the unassigned queue is the owners'
         "metrics": WRITERS,
     },
+    # Reviews: agents read them, managers and owners respond.
+    "reviews.review": {"read": WRITERS, "respond": MANAGERS},
 }
 
 # Admins whose change view is a page of its own, not a model form (the conversation page: its
@@ -351,6 +366,40 @@ def _lead(station):
     )
 
 
+def _review(station):
+    from reviews import services as review_services
+
+    review = review_services.review_upsert(
+        station=station,
+        platform="google",
+        external_id=f"matrix-{station.slug}",
+        rating=4,
+        author="Matrix Reviewer",
+        text="Good party",
+        created_on_platform=timezone.now(),
+        prepare_reply=False,
+    ).review
+    review_services.review_reply_prepare(review_id=review.pk)  # an L2 draft
+    review.refresh_from_db()
+    return review
+
+
+def _review_request(w: World, station):
+    from reviews.models import ReviewRequest
+
+    return ReviewRequest.objects.create(
+        booking=w.booking(station), token_hash=f"{station.pk:064d}", created_at=timezone.now()
+    )
+
+
+def _google_location(station):
+    from reviews.models import GoogleLocation
+
+    return GoogleLocation.objects.create(
+        station=station, location_name=f"accounts/1/locations/{station.pk}"
+    )
+
+
 def _per_station(build: Callable) -> Callable:
     return lambda w: {"own": build(w.own), "other": build(w.other)}
 
@@ -394,6 +443,12 @@ BUILDERS: dict[str, Callable[[World], dict]] = {
     "inbox.draft": _per_station(_draft),
     "inbox.aiinteraction": _per_station(_ai_interaction),
     "leads.lead": _per_station(_lead),
+    "reviews.review": _per_station(_review),
+    "reviews.reviewrequest": lambda w: {
+        "own": _review_request(w, w.own),
+        "other": _review_request(w, w.other),
+    },
+    "reviews.googlelocation": _per_station(_google_location),
 }
 
 

@@ -85,6 +85,9 @@ CORE_MODELS = {
     "inbox.channel",
     "inbox.messagetemplate",
     "leads.lead",
+    "reviews.review",
+    "reviews.reviewrequest",
+    "reviews.googlelocation",
 }
 # Characters `str.isdigit()` accepts and `int()` refuses (a superscript two) or reads as a digit
 # nobody typed (an Arabic-Indic one): a check with isdigit() alone lets them through.
@@ -183,6 +186,7 @@ def crawl_world(san_jose, sacramento, sj_chef, sac_chef, sac_agent, sj_agent):
         CustomerFactory(station=station, name="O'Brien & Söhne", phone="+19165550111")
         crawl_inbox(station, number="+14085550142" if station.slug == "san-jose" else None)
         crawl_leads(station, paid)
+        crawl_reviews(station, paid)
         assert cancelled.status == "cancelled"
     api_token_issue(user=sj_agent)
     api_token_issue(user=sac_agent)
@@ -243,6 +247,42 @@ def crawl_leads(station, booking) -> None:
             ),
             first_reply=False,
         )
+
+
+def crawl_reviews(station, booking) -> None:
+    """A Google review with a draft, a 2-star Yelp review waiting for a person, a Facebook
+    reply to post by hand, a review request, and a Google location, at each station."""
+    from reviews import services as review_services
+    from reviews.models import GoogleLocation, ReviewRequest
+
+    def review(platform, key, rating, text):
+        made = review_services.review_upsert(
+            station=station,
+            platform=platform,
+            external_id=f"crawl-{station.slug}-{key}",
+            rating=rating,
+            author="Zoë O'Brien",
+            text=text,
+            created_on_platform=timezone.now() - timedelta(days=2),
+            prepare_reply=False,
+        ).review
+        review_services.review_reply_prepare(review_id=made.pk)
+        return made
+
+    review("google", "g", 4, "Great party, <b>thanks</b>!")
+    review("yelp", "y", 2, "Late 🍣")
+    manual = review("facebook", "f", 5, "Loved it")
+    from django.contrib.auth import get_user_model
+
+    admin_user = get_user_model().objects.get(username="admin")
+    response = review_services.review_respond(review=manual, actor=admin_user)
+    review_services.review_response_post(response_id=response.pk)
+    ReviewRequest.objects.create(
+        booking=booking, token_hash=f"{booking.pk:064d}", created_at=timezone.now()
+    )
+    GoogleLocation.objects.create(
+        station=station, location_name=f"accounts/1/locations/{station.pk}", place_id="ChIJx"
+    )
 
 
 # --- The crawler -------------------------------------------------------------------------------

@@ -122,6 +122,9 @@ def test_the_admins_found_station_owned_are_the_ones_we_know():
         "inbox.draft",
         "inbox.aiinteraction",
         "leads.lead",
+        "reviews.review",
+        "reviews.reviewrequest",
+        "reviews.googlelocation",
     }
     assert path_to_station(Refund) == "payment__booking__station"
     assert path_to_station(ApiToken) is None  # the user's, reached through memberships

@@ -12,13 +12,14 @@ from bookings import demo as bookings_demo
 from inbox import demo as inbox_demo
 from leads import demo as leads_demo
 from payments import demo as payments_demo
+from reviews import demo as reviews_demo
 from stations import demo
 
 
 class Command(BaseCommand):
     help = (
         "Create or refresh the demo stations, users, chefs and price lists, demo bookings "
-        "with their payments, and the inbox's channels and conversations."
+        "with their payments, the inbox's channels and conversations, and reviews."
     )
 
     def add_arguments(self, parser):
@@ -41,6 +42,7 @@ class Command(BaseCommand):
             *payments_demo.STEPS,
             *inbox_demo.STEPS,
             *leads_demo.STEPS,
+            *reviews_demo.STEPS,
         ]:
             self.stdout.write(f"  {step}...", ending="")
             self.stdout.flush()
