@@ -16,6 +16,7 @@ No provider is called during the request.
 
 import base64
 import binascii
+import hmac
 import json
 
 from django.conf import settings
@@ -40,8 +41,6 @@ def _refused() -> JsonResponse:
 
 
 def token_matches(given: str | None) -> bool:
-    import hmac
-
     expected = settings.GOOGLE_PUSH_TOKEN
     if not given or not expected:
         return False
