@@ -94,7 +94,8 @@ def _date(value: str) -> date | None:
 def _guests(value: str) -> int | None:
     if not value:
         return None
-    if not value.isdigit() or not 1 <= int(value) <= 500:
+    # isdecimal, not isdigit: "²" is a digit that int() cannot read.
+    if not value.isdecimal() or not 1 <= int(value) <= 500:
         raise RowRefused(f"guests {value!r} is not a number from 1 to 500")
     return int(value)
 
@@ -107,7 +108,12 @@ def _budget_cents(value: str) -> int | None:
         amount = Decimal(cleaned)
     except InvalidOperation:
         raise RowRefused(f"budget {value!r} is not an amount") from None
-    if amount < 0 or amount > 1_000_000 or amount != amount.quantize(Decimal("0.01")):
+    if (
+        not amount.is_finite()
+        or amount < 0
+        or amount > 1_000_000
+        or amount != amount.quantize(Decimal("0.01"))
+    ):
         raise RowRefused(f"budget {value!r} is not an amount in dollars and cents")
     return int(amount * 100)
 
@@ -117,7 +123,11 @@ def parse_row(values: dict, stations: dict[str, Station]) -> tuple[Station | Non
     name = values.get("name", "")
     if not name:
         raise RowRefused("no name")
+    if any("\x00" in value for value in values.values()):
+        raise RowRefused("a cell holds a NUL character")  # PostgreSQL text cannot
     email = values.get("email", "").lower()
+    if len(email) > 254:  # the column's length: a longer one would stop the import
+        raise RowRefused("e-mail is longer than 254 characters")
     if email:
         try:
             validate_email(email)

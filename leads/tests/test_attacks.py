@@ -1,0 +1,110 @@
+"""Attacks on the leads app (issue 15): an anonymous client on the public form, staff of another
+station, a chef, an agent at an owner's task, a moving clock, races, and an operator importing
+odd files. Each test names the defect it pins down, or the attack that found nothing."""
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+
+from leads import services
+from leads.imports import run_import
+from leads.models import Lead
+from leads.services import SYSTEM
+
+pytestmark = pytest.mark.django_db
+
+LEADS = "/api/v1/leads/"
+STAFF = "/api/v1/staff/leads/"
+NOW = datetime(2026, 3, 4, 18, 0, tzinfo=UTC)  # 10:00 in San Jose
+TODAY = date(2026, 3, 4)
+HEADER = ["name", "email", "phone", "zip_code", "station", "event_date", "guests", "budget"]
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+_numbers = iter(range(100, 10_000))
+
+
+def lead_at(station, **fields) -> Lead:
+    n = next(_numbers)
+    data = {
+        "name": f"Lead {n}",
+        "email": f"lead{n}@example.com",
+        "phone": f"+1408555{n:04d}",
+        "event_date": TODAY + timedelta(days=20),
+        "guests": 12,
+        **fields,
+    }
+    lead, _ = services.lead_capture(
+        data=services.LeadInput(**data), station=station, first_reply=False
+    )
+    return lead
+
+
+def csv_text(*rows) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([HEADER, *rows])
+    return buffer.getvalue()
+
+
+# --- import_leads: a bad row is refused, never the end of the import --------------------------
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        ["NaN budget", "nan@example.com", "", "95110", "", "", "", "NaN"],
+        ["sNaN budget", "snan@example.com", "", "95110", "", "", "", "sNaN"],
+        ["Superscript", "sup@example.com", "", "95110", "", "", "²", ""],
+        ["Long mail", "a" * 64 + "@" + ("b" * 60 + ".") * 4 + "com", "", "95110", "", "", "", ""],
+        ["Nul\x00name", "nul@example.com", "", "95110", "", "", "", ""],
+        ["Year one", "y1@example.com", "", "95110", "", "0001-01-01", "10", ""],
+        ["Year 9999", "y9@example.com", "", "95110", "", "9999-12-31", "10", ""],
+    ],
+)
+def test_an_odd_row_is_refused_or_taken_and_the_rows_after_it_still_import(world, row):
+    text = csv_text(row, ["After", "after@example.com", "", "95110", "", "", "", ""])
+    report = run_import(text=text, actor=SYSTEM)
+    assert report.total == 2
+    assert Lead.objects.filter(email="after@example.com").exists()
+
+
+# --- The public form: odd dates never answer 500 -----------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["9999-12-31", "9999-12-30", "2999-01-01"])
+def test_a_far_event_date_on_the_form_is_not_a_500(api_client, san_jose, when):
+    body = {"name": "Kim", "email": "kim@example.com", "zip_code": "95112", "event_date": when}
+    response = api_client.post(LEADS, body, format="json")
+    assert response.status_code in (201, 400), response.content
+
+
+@pytest.mark.parametrize("when", ["0001-01-01", "9999-12-31"])
+def test_staff_patching_an_edge_date_is_not_a_500(staff_client, san_jose, sj_agent, when):
+    lead = lead_at(san_jose)
+    response = staff_client(sj_agent).patch(
+        f"{STAFF}{lead.pk}/", {"event_date": when}, format="json"
+    )
+    assert response.status_code in (200, 400), response.content
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_a_follow_up_at_the_calendars_edge_does_not_break_the_pages(
+    staff_client, client, san_jose, sj_agent, at
+):
+    lead = lead_at(san_jose)
+    response = staff_client(sj_agent).post(
+        f"{STAFF}{lead.pk}/follow-up/", {"at": at}, format="json"
+    )
+    assert response.status_code in (200, 400), response.content
+    client.force_login(sj_agent)
+    assert client.get("/admin/leads/lead/").status_code == 200
+    assert client.get(f"/admin/leads/lead/{lead.pk}/change/").status_code == 200
+    assert staff_client(sj_agent).get(f"{STAFF}{lead.pk}/").status_code == 200
