@@ -108,14 +108,19 @@ def zip_served(station: Station | None, zip_code: str) -> bool:
     )
 
 
-def _lock_contact(station_id: int | None, email: str, phone: str) -> None:
+def _lock_contact(
+    station_id: int | None, email: str, phone: str, import_key: str | None = None
+) -> None:
     """Serialise captures of the same person at one station (both keys, in a fixed order, so two
-    submissions sharing either the phone or the e-mail wait for each other)."""
+    submissions sharing either the phone or the e-mail wait for each other), and of the same
+    import key (a message with no phone or e-mail has only that)."""
     keys = sorted(
         f"lead:{station_id or 0}:{kind}:{value}"
         for kind, value in (("e", email), ("p", phone))
         if value
     )
+    if import_key:
+        keys.insert(0, f"lead-import:{import_key}")  # first: captures of one key share it
     with connection.cursor() as cursor:
         for key in keys:
             digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
@@ -198,11 +203,13 @@ def lead_capture(
     now = now or timezone.now()
     station = station or station_for_zip(data.zip_code)
     with transaction.atomic():
+        # The key is looked for under the locks: two runs of one task (or import row) at once
+        # would both miss it first, and the second then merged into the first's lead.
+        _lock_contact(station.pk if station else None, data.email, data.phone, import_key)
         if import_key:
             taken = Lead.objects.filter(import_key=import_key).first()
             if taken is not None:
                 return taken, False
-        _lock_contact(station.pk if station else None, data.email, data.phone)
         existing = open_duplicate(station, data.email, data.phone)
         if existing is not None:
             _merge_into(existing, data, actor=actor)

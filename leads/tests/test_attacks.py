@@ -108,3 +108,94 @@ def test_a_follow_up_at_the_calendars_edge_does_not_break_the_pages(
     assert client.get("/admin/leads/lead/").status_code == 200
     assert client.get(f"/admin/leads/lead/{lead.pk}/change/").status_code == 200
     assert staff_client(sj_agent).get(f"{STAFF}{lead.pk}/").status_code == 200
+
+
+# --- A task run twice at once: the same import key is one lead, never a merge into itself ------
+
+
+def _hold_contact_lock(email: str):
+    """Take the advisory lock lead_capture takes for this e-mail at no station, in its own
+    transaction, so captures started meanwhile queue up behind it (the race made certain)."""
+    import hashlib
+
+    from django.db import connection
+
+    key = f"lead:0:e:{email}"
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [digest])
+
+
+def test_the_same_import_key_captured_twice_at_once_is_one_lead_and_no_merge(
+    transactional_db, world
+):
+    """The inbox task (process_inbound, acks_late) or an import row run twice at once: both
+    runs looked for the import key before taking the contact lock, so the second found no key,
+    waited, then found the first run's lead and merged into it (a "merged" entry of itself)."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    from leads.models import ActivityKind
+
+    data = services.LeadInput(name="Kim", email="race@example.com", zip_code="10001")
+    outcomes = []
+
+    def run():
+        try:
+            outcomes.append(
+                services.lead_capture(
+                    data=data, import_key="message-424242", first_reply=False, explain=False
+                )[1]
+            )
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        _hold_contact_lock("race@example.com")
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)  # both are past the import key check, waiting for the lock
+    for thread in threads:
+        thread.join(10)
+    assert sorted(outcomes) == [False, True]
+    lead = Lead.objects.get()
+    assert not lead.activities.filter(kind=ActivityKind.MERGED).exists()
+
+
+# --- Another station's staff: every lead URL is 404 -------------------------------------------
+
+
+ADMIN_LEAD_URLS = [
+    "change/",
+    "history/",
+    "delete/",
+    "log/",
+    "status/",
+    "assign/",
+    "follow-up/",
+    "route/",
+    "convert/",
+]
+
+
+@pytest.mark.parametrize("path", ADMIN_LEAD_URLS)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_another_stations_lead_answers_like_a_lead_that_does_not_exist(
+    client, sacramento, sj_agent, path, method
+):
+    """The project's rule for the admin: "doesn't exist" (the change and history pages redirect
+    to the index, the work pages are 404, the delete page is 403 for every lead, since nobody
+    deletes one), the same answer as for an id that was never used: nothing leaks."""
+    lead = lead_at(sacramento)
+    client.force_login(sj_agent)
+
+    def answer(pk):
+        response = getattr(client, method)(f"/admin/leads/lead/{pk}/{path}", {"x": "1"})
+        return response.status_code, response.get("Location")
+
+    assert answer(lead.pk) == answer(lead.pk + 1000)
+    assert answer(lead.pk)[0] in (302, 403, 404)
+    assert answer(lead.pk)[1] in (None, "/admin/")
