@@ -199,3 +199,180 @@ def test_another_stations_lead_answers_like_a_lead_that_does_not_exist(
     assert answer(lead.pk) == answer(lead.pk + 1000)
     assert answer(lead.pk)[0] in (302, 403, 404)
     assert answer(lead.pk)[1] in (None, "/admin/")
+
+
+# --- Staff API: another station's lead is 404 on every route; a chef has none ----------------
+
+STAFF_ROUTES = [
+    ("get", ""),
+    ("patch", ""),
+    ("post", "status/"),
+    ("post", "assign/"),
+    ("post", "activities/"),
+    ("post", "follow-up/"),
+    ("post", "route/"),
+    ("post", "convert/"),
+]
+
+
+@pytest.mark.parametrize(("method", "action"), STAFF_ROUTES)
+def test_another_stations_lead_is_404_on_every_staff_route(
+    staff_client, sacramento, sj_agent, sj_chef, method, action
+):
+    lead = lead_at(sacramento)
+    for user in (sj_agent, sj_chef):
+        response = getattr(staff_client(user), method)(
+            f"{STAFF}{lead.pk}/{action}", {"status": "lost"}, format="json"
+        )
+        assert response.status_code == 404, (user, response.content)
+    assert lead.activities.count() == 1  # nothing but its capture
+
+
+def test_a_chef_sees_no_lead_of_their_own_station_anywhere(staff_client, client, san_jose, sj_chef):
+    lead = lead_at(san_jose)
+    api = staff_client(sj_chef)
+    assert api.get(STAFF).status_code == 403
+    assert api.get(f"{STAFF}metrics/").status_code == 403
+    assert api.get(f"{STAFF}{lead.pk}/").status_code == 404
+    client.force_login(sj_chef)
+    assert client.get("/admin/leads/lead/").status_code == 403
+    assert client.get(f"/admin/leads/lead/{lead.pk}/log/").status_code in (403, 404)
+
+
+def test_an_agent_cannot_route_and_sees_no_unassigned_lead(staff_client, san_jose, sj_agent):
+    unrouted = lead_at(None, zip_code="10001")
+    own = lead_at(san_jose)
+    api = staff_client(sj_agent)
+    answer = api.post(f"{STAFF}{unrouted.pk}/route/", {"station": "san-jose"}, format="json")
+    assert answer.status_code == 404
+    answer = api.post(f"{STAFF}{own.pk}/route/", {"station": "san-jose"}, format="json")
+    assert answer.status_code == 403
+    unrouted.refresh_from_db()
+    assert unrouted.station is None
+
+
+# --- The public form: what an anonymous client can learn and change -------------------------
+
+
+def test_odd_public_input_is_400_never_500(api_client, san_jose):
+    for body in (
+        {"name": "x" * 10_000, "email": "a@example.com"},
+        {"name": "Kim", "email": "a@example.com", "station": "../admin"},
+        {"name": "Kim", "email": "a@example.com", "guests": 10**30},
+        {"name": "Kim", "email": "a@example.com", "budget_cents": -1},
+        {"name": "Kim", "email": "a@example.com", "event_date": "\u0662\u0660\u0662\u0667-01-01"},
+        {"name": "Kim\x00", "email": "a@example.com"},
+        {"name": "Kim", "phone": "+1" + "9" * 30},
+        {"name": "Kim", "email": "a@example.com", "form_started_at": "0001-01-01T00:00:00+14:00"},
+        {"name": ["Kim"], "email": {"a": 1}},
+    ):
+        response = api_client.post(LEADS, body, format="json")
+        assert response.status_code == 400, (body, response.content)
+    assert not Lead.objects.exists()
+
+
+def test_an_emoji_name_from_far_away_is_taken(api_client, san_jose):
+    body = {"name": "🍤 Kim 李", "email": "kim@example.com", "zip_code": "99999"}
+    response = api_client.post(LEADS, body, format="json")
+    assert response.status_code == 201
+    assert Lead.objects.get().station is None  # the unassigned queue
+
+
+# --- The clock: escalation across a change of the clocks -------------------------------------
+
+
+def test_a_lead_that_came_in_the_night_the_clocks_sprang_forward_is_due_after_opening(
+    san_jose, sj_agent
+):
+    """Came in at 01:30 PST on 8 Mar 2026 (at 02:00 the clocks jumped to 03:00); opening at
+    09:00 PDT (16:00 UTC), the 15 minutes' target falls due at 16:15 UTC, not at 17:15."""
+    came = datetime(2026, 3, 8, 9, 30, tzinfo=UTC)
+    with time_machine.travel(came, tick=False):
+        lead = lead_at(san_jose)
+    assert services.leads_escalate_stale(now=datetime(2026, 3, 8, 16, 14, tzinfo=UTC)) == 0
+    assert services.leads_escalate_stale(now=datetime(2026, 3, 8, 16, 15, tzinfo=UTC)) == 1
+    assert services.leads_escalate_stale(now=datetime(2026, 3, 8, 16, 15, tzinfo=UTC)) == 0
+    lead.refresh_from_db()
+    assert lead.escalation_level == 1
+    assert services.leads_escalate_stale(now=datetime(2026, 3, 8, 16, 30, tzinfo=UTC)) == 1
+    lead.refresh_from_db()
+    assert lead.escalation_level == 2
+
+
+# --- Two converts at once ---------------------------------------------------------------------
+
+
+def test_two_converts_of_one_lead_at_once_make_one_booking(transactional_db, world):
+    import threading
+
+    from django.db import connection
+
+    from bookings.models import Booking
+    from bookings.services import Actor
+    from config.exceptions import ApiError
+    from stations.models import Station
+
+    san_jose = Station.objects.get(slug="san-jose")
+    lead = lead_at(san_jose)
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def convert():
+        try:
+            barrier.wait(5)
+            services.lead_convert(
+                lead=lead,
+                event_date=TODAY + timedelta(days=20),
+                start_time=datetime(2026, 1, 1, 17, 0).time(),
+                adults=10,
+                children=0,
+                addon_codes=[],
+                address={
+                    "line1": "1 Main St",
+                    "line2": "",
+                    "city": "San Jose",
+                    "state": "CA",
+                    "zip_code": "95112",
+                },
+                actor=Actor(label="test"),
+            )
+            outcomes.append("won")
+        except ApiError as exc:
+            outcomes.append(exc.error_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=convert) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert sorted(outcomes) == ["lead_converted", "won"]
+    assert Booking.objects.count() == 1
+
+
+# --- Midnight where the party is ----------------------------------------------------------------
+
+
+def test_the_forms_today_is_the_stations_around_midnight(api_client, san_jose):
+    body = {"name": "Kim", "email": "kim@example.com", "station": "san-jose"}
+    # 23:30 on 4 March in San Jose, already 5 March in UTC: the 4th is still today there.
+    with time_machine.travel(datetime(2026, 3, 5, 7, 30, tzinfo=UTC), tick=False):
+        taken = api_client.post(LEADS, {**body, "event_date": "2026-03-04"}, format="json")
+    assert taken.status_code == 201
+    # 00:30 on 5 March there: the 4th has passed.
+    with time_machine.travel(datetime(2026, 3, 5, 8, 30, tzinfo=UTC), tick=False):
+        late = api_client.post(LEADS, {**body, "event_date": "2026-03-04"}, format="json")
+    assert late.status_code == 400
+    assert "event_date" in late.json()["fields"]
+
+
+def test_the_reminder_email_tells_the_time_in_the_stations_zone(san_jose):
+    """DESIGN.md §3: everything a person reads is in the station's local time; the reminder
+    said "came in 2026-03-04 18:00 UTC" for a lead that came in at 10:00 in San Jose."""
+    from leads import selectors
+
+    lead = lead_at(san_jose)
+    _subject, body = selectors.reminder_text(lead_id=lead.pk, level=1)
+    assert "10:00" in body
+    assert "18:00" not in body
