@@ -247,6 +247,9 @@ def lead_capture(
     return lead, True
 
 
+MERGED_MESSAGE_MAX = 10_000  # what merges may grow a lead's message to
+
+
 def _merge_into(lead: Lead, data: LeadInput, *, actor: Actor) -> None:
     """Fill what the open lead lacks from the new submission; record everything it said."""
     filled = {}
@@ -255,8 +258,11 @@ def _merge_into(lead: Lead, data: LeadInput, *, actor: Actor) -> None:
         if value and not getattr(lead, field):
             setattr(lead, field, value)
             filled[field] = str(value)
-    if data.message and data.message not in lead.message:
-        lead.message = f"{lead.message}\n\n{data.message}".strip()
+    merged = f"{lead.message}\n\n{data.message}".strip()
+    # Capped: anyone who knows the phone number can merge into the lead (the merge activity
+    # keeps every word of it).
+    if data.message and data.message not in lead.message and len(merged) <= MERGED_MESSAGE_MAX:
+        lead.message = merged
     lead.save()
     _log(
         lead,
