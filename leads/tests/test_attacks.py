@@ -376,3 +376,140 @@ def test_the_reminder_email_tells_the_time_in_the_stations_zone(san_jose):
     _subject, body = selectors.reminder_text(lead_id=lead.pk, level=1)
     assert "10:00" in body
     assert "18:00" not in body
+
+
+# --- The admin: actions, quick-add and the list's parameters ----------------------------------
+
+
+def _action(client, action, *pks, **extra):
+    return client.post(
+        "/admin/leads/lead/",
+        {"action": action, "_selected_action": [str(pk) for pk in pks], **extra},
+    )
+
+
+def test_admin_actions_never_reach_another_stations_lead(client, san_jose, sacramento, sj_agent):
+    foreign = lead_at(sacramento)
+    unrouted = lead_at(None, zip_code="10001")
+    client.force_login(sj_agent)
+    for action, extra in (
+        ("assign_to_me", {}),
+        ("mark_contacted", {}),
+        ("mark_lost", {"apply": "1", "reason": "Spam"}),
+        ("route_to_station", {"apply": "1", "station": str(san_jose.pk)}),
+        ("convert_to_booking", {}),
+    ):
+        response = _action(client, action, foreign.pk, unrouted.pk, **extra)
+        assert response.status_code in (200, 302), action
+    for lead in (foreign, unrouted):
+        lead.refresh_from_db()
+        assert (lead.status, lead.assignee, lead.station_id) == (
+            "new",
+            None,
+            None if lead == unrouted else sacramento.pk,
+        )
+        assert lead.activities.count() == 1
+
+
+def test_an_agent_cannot_run_the_owners_route_action_on_their_own_lead(client, san_jose, sj_agent):
+    own = lead_at(san_jose)
+    client.force_login(sj_agent)
+    _action(client, "route_to_station", own.pk, apply="1", station=str(san_jose.pk))
+    assert own.activities.count() == 1
+
+
+def test_quick_add_refuses_another_stations_id(client, sacramento, sj_agent):
+    client.force_login(sj_agent)
+    response = client.post(
+        "/admin/leads/lead/add/",
+        {"station": str(sacramento.pk), "name": "Caller", "phone": "(408) 555-0199"},
+    )
+    assert response.status_code == 200  # the form again, with its error
+    assert not Lead.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=../../etc",
+        "tab=%00",
+        "q=%00%00",
+        "station__id__exact=99999999999999999999999",
+        "assignee=abc",
+        "follow_up=tomorrow%00",
+        "o=99",
+        "p=99999",
+        "source=%F0%9F%8D%A4",
+        "_to_field=email&_popup=1",
+    ],
+)
+def test_odd_list_parameters_are_never_a_500(client, san_jose, sj_agent, query):
+    lead_at(san_jose)
+    client.force_login(sj_agent)
+    response = client.get(f"/admin/leads/lead/?{query}")
+    assert response.status_code in (200, 302, 400, 404), response.status_code
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "q=%00",
+        "status=bogus",
+        "assignee=99999999999999999999999",
+        "ordering=station__name",
+        "station=%F0%9F%8D%A4",
+        "page=0",
+        "page_size=100000",
+    ],
+)
+def test_odd_staff_list_parameters_are_never_a_500(staff_client, san_jose, sj_agent, query):
+    lead_at(san_jose)
+    response = staff_client(sj_agent).get(f"{STAFF}?{query}")
+    assert response.status_code in (200, 400, 404), response.content
+
+
+# --- Tasks run twice: the first reply, the reminders ------------------------------------------
+
+
+def test_the_first_reply_task_run_twice_queues_one_message(san_jose):
+    from inbox.models import Message
+
+    lead = lead_at(san_jose)
+    first = services.lead_first_reply(lead_id=lead.pk)
+    again = services.lead_first_reply(lead_id=lead.pk)
+    assert again == "done before"
+    assert first in ("sent", "refused", "no channel")
+    assert Message.objects.filter(conversation__customer__leads=lead).count() <= 1
+
+
+def test_the_escalation_sweep_run_twice_reminds_once(san_jose, sj_agent, mailoutbox):
+    from leads.models import ActivityKind
+
+    lead = lead_at(san_jose)
+    services.lead_assign(lead=lead, assignee=sj_agent, actor=SYSTEM)
+    later = NOW + timedelta(minutes=16)
+    assert services.leads_escalate_stale(now=later) == 1
+    assert services.leads_escalate_stale(now=later) == 0
+    assert lead.activities.filter(kind=ActivityKind.REMINDER).count() == 1
+
+
+def test_anonymous_merges_cannot_grow_a_leads_message_without_end(api_client, san_jose):
+    """Each public submission with the phone of an open lead appended its message (up to 5,000
+    characters) to the lead's: a stranger who knew the number could grow one row, its page and
+    its API answer by megabytes. The lead's message is capped; every word stays in the merge
+    activities."""
+    from leads.models import ActivityKind
+
+    lead = lead_at(san_jose, message="Birthday, 12 people.")
+    for n in range(6):
+        body = {
+            "name": "X",
+            "phone": lead.phone,
+            "station": "san-jose",
+            "message": f"{n} " + "x " * 2000,
+        }
+        assert api_client.post(LEADS, body, format="json").status_code == 201
+    lead.refresh_from_db()
+    assert lead.message.startswith("Birthday, 12 people.")
+    assert len(lead.message) <= services.MERGED_MESSAGE_MAX
+    assert lead.activities.filter(kind=ActivityKind.MERGED).count() == 6
