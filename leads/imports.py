@@ -83,6 +83,8 @@ def _column(name: str) -> str:
 def _date(value: str) -> date | None:
     if not value:
         return None
+    if not value.isascii():  # strptime reads an Arabic-Indic "٢٠٢٦" as 2026, which nobody typed
+        raise RowRefused(f"event_date {value!r} is not a date (YYYY-MM-DD or MM/DD/YYYY)")
     for pattern in ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y"):
         try:
             return datetime.strptime(value, pattern).date()  # noqa: DTZ007 (a date)
@@ -142,7 +144,7 @@ def parse_row(values: dict, stations: dict[str, Station]) -> tuple[Station | Non
     if not (email or phone):
         raise RowRefused("neither a phone number nor an e-mail address")
     zip_code = values.get("zip_code", "")[:5]
-    if zip_code and not re.fullmatch(r"\d{5}", zip_code):
+    if zip_code and not re.fullmatch(r"[0-9]{5}", zip_code):  # \d is any script's digit
         raise RowRefused(f"ZIP code {zip_code!r} is not five digits")
     slug = values.get("station", "")
     station = None

@@ -513,3 +513,20 @@ def test_anonymous_merges_cannot_grow_a_leads_message_without_end(api_client, sa
     assert lead.message.startswith("Birthday, 12 people.")
     assert len(lead.message) <= services.MERGED_MESSAGE_MAX
     assert lead.activities.filter(kind=ActivityKind.MERGED).count() == 6
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("zip_code", "\u0669\u0665\u0661\u0661\u0660"),  # 95110 in Arabic-Indic digits
+        ("event_date", "\u0662\u0660\u0662\u0666-04-11"),  # 2026 in Arabic-Indic digits
+    ],
+)
+def test_an_import_reads_only_ascii_digits(world, column, value):
+    """As the admin's forms do (DayField): a number nobody typed in ASCII is refused, not read
+    as one; the ZIP code was stored in Arabic-Indic digits, which no ZIP code lookup matches."""
+    row = dict(zip(HEADER, ["Kim", "kim@example.com", "", "95110", "", "", "", ""], strict=True))
+    row[column] = value
+    report = run_import(text=csv_text(list(row.values())), actor=SYSTEM)
+    assert report.created == 0
+    assert [why for _line, why in report.refused]
