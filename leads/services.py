@@ -715,6 +715,21 @@ def _managers_of(station_id: int) -> list:
     ]
 
 
+def _works_leads_at(user, station_id: int) -> bool:
+    """The assignee still works the station's leads: one who left (membership gone, account
+    switched off) is not e-mailed about them; the managers are reminded instead."""
+    return (
+        user is not None
+        and user.is_active
+        and (
+            user.is_superuser
+            or Membership.objects.filter(
+                user=user, station_id=station_id, role__in=_STAFF_ROLES
+            ).exists()
+        )
+    )
+
+
 CONTACT_WATCH_DAYS = 14  # a new lead's inbox replies are looked for this long
 
 
@@ -764,7 +779,7 @@ def leads_escalate_stale(*, now: datetime | None = None) -> int:
             ).update(escalation_level=level, escalated_at=now)
             if not claimed:
                 continue
-            if level == 1 and lead.assignee is not None:
+            if level == 1 and _works_leads_at(lead.assignee, lead.station_id):
                 recipients = [lead.assignee]
             else:
                 recipients = _managers_of(lead.station_id)

@@ -530,3 +530,27 @@ def test_an_import_reads_only_ascii_digits(world, column, value):
     report = run_import(text=csv_text(list(row.values())), actor=SYSTEM)
     assert report.created == 0
     assert [why for _line, why in report.refused]
+
+
+def test_a_reminder_never_goes_to_an_assignee_who_left_the_station(
+    san_jose, sj_agent, sj_manager, mailoutbox
+):
+    """The stale-lead reminder e-mails the lead's name to its assignee: once the assignee has
+    left the station (membership gone, or the account switched off) it went to them anyway;
+    the station's managers are reminded instead."""
+    from django.db import transaction as db_transaction
+
+    from stations.models import Membership
+
+    leaver = lead_at(san_jose)
+    services.lead_assign(lead=leaver, assignee=sj_agent, actor=SYSTEM)
+    Membership.objects.filter(user=sj_agent).delete()
+    sj_agent.email = "agent@example.com"
+    sj_agent.save()
+    sj_manager.email = "manager@example.com"
+    sj_manager.save()
+    with db_transaction.atomic():
+        assert services.leads_escalate_stale(now=NOW + timedelta(minutes=16)) == 1
+    reminded = leaver.activities.get(kind="reminder").data["to"]
+    assert sj_agent.get_username() not in reminded
+    assert sj_manager.get_username() in reminded
