@@ -554,3 +554,36 @@ def test_a_reminder_never_goes_to_an_assignee_who_left_the_station(
     reminded = leaver.activities.get(kind="reminder").data["to"]
     assert sj_agent.get_username() not in reminded
     assert sj_manager.get_username() in reminded
+
+
+def test_markup_in_a_public_lead_is_shown_as_text_in_the_admin(api_client, client, san_jose, owner):
+    evil = '<img src=x onerror="alert(1)">'
+    body = {"name": evil, "email": "x@example.com", "station": "san-jose", "message": evil}
+    assert api_client.post(LEADS, body, format="json").status_code == 201
+    lead = Lead.objects.get()
+    client.force_login(owner)
+    for url in ("/admin/leads/lead/", f"/admin/leads/lead/{lead.pk}/change/"):
+        page = client.get(url).content.decode()
+        assert "<img src=x" not in page, url
+
+
+def test_a_page_of_the_staff_list_reads_leads_in_one_query_plus_its_count(
+    staff_client, owner, san_jose, sacramento, sj_agent
+):
+    """api.py's claim: the page is one query with station, assignee and booking joined, plus
+    the page's COUNT, however the page is made up (assigned, converted, unassigned leads)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for station in (san_jose, sacramento, None):
+        for _ in range(3):
+            lead = lead_at(station, **({"zip_code": "10001"} if station is None else {}))
+            if station is not None:
+                services.lead_assign(lead=lead, assignee=owner, actor=SYSTEM)
+    client = staff_client(owner)
+    client.get(STAFF)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(STAFF, {"page_size": 50})
+    assert len(response.json()["results"]) == 9
+    lead_queries = [q["sql"] for q in queries if 'FROM "leads_lead"' in q["sql"]]
+    assert len(lead_queries) == 2, "\n".join(lead_queries)
