@@ -83,6 +83,8 @@ def _column(name: str) -> str:
 def _date(value: str) -> date | None:
     if not value:
         return None
+    if not value.isascii():  # strptime reads an Arabic-Indic "٢٠٢٦" as 2026, which nobody typed
+        raise RowRefused(f"event_date {value!r} is not a date (YYYY-MM-DD or MM/DD/YYYY)")
     for pattern in ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y"):
         try:
             return datetime.strptime(value, pattern).date()  # noqa: DTZ007 (a date)
@@ -94,7 +96,8 @@ def _date(value: str) -> date | None:
 def _guests(value: str) -> int | None:
     if not value:
         return None
-    if not value.isdigit() or not 1 <= int(value) <= 500:
+    # isdecimal, not isdigit: "²" is a digit that int() cannot read.
+    if not value.isdecimal() or not 1 <= int(value) <= 500:
         raise RowRefused(f"guests {value!r} is not a number from 1 to 500")
     return int(value)
 
@@ -107,7 +110,12 @@ def _budget_cents(value: str) -> int | None:
         amount = Decimal(cleaned)
     except InvalidOperation:
         raise RowRefused(f"budget {value!r} is not an amount") from None
-    if amount < 0 or amount > 1_000_000 or amount != amount.quantize(Decimal("0.01")):
+    if (
+        not amount.is_finite()
+        or amount < 0
+        or amount > 1_000_000
+        or amount != amount.quantize(Decimal("0.01"))
+    ):
         raise RowRefused(f"budget {value!r} is not an amount in dollars and cents")
     return int(amount * 100)
 
@@ -117,7 +125,11 @@ def parse_row(values: dict, stations: dict[str, Station]) -> tuple[Station | Non
     name = values.get("name", "")
     if not name:
         raise RowRefused("no name")
+    if any("\x00" in value for value in values.values()):
+        raise RowRefused("a cell holds a NUL character")  # PostgreSQL text cannot
     email = values.get("email", "").lower()
+    if len(email) > 254:  # the column's length: a longer one would stop the import
+        raise RowRefused("e-mail is longer than 254 characters")
     if email:
         try:
             validate_email(email)
@@ -132,7 +144,7 @@ def parse_row(values: dict, stations: dict[str, Station]) -> tuple[Station | Non
     if not (email or phone):
         raise RowRefused("neither a phone number nor an e-mail address")
     zip_code = values.get("zip_code", "")[:5]
-    if zip_code and not re.fullmatch(r"\d{5}", zip_code):
+    if zip_code and not re.fullmatch(r"[0-9]{5}", zip_code):  # \d is any script's digit
         raise RowRefused(f"ZIP code {zip_code!r} is not five digits")
     slug = values.get("station", "")
     station = None

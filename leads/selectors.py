@@ -3,6 +3,7 @@ dashboard uses."""
 
 from datetime import datetime
 from statistics import median
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet
@@ -122,9 +123,10 @@ def reminder_text(*, lead_id: int, level: int) -> tuple[str, str] | None:
     who = "You were assigned" if level == 1 else "Your station has"
     link = f"{settings.PUBLIC_BASE_URL}/admin/leads/lead/{lead.pk}/change/"
     subject = f"Lead waiting: {lead.name} ({lead.station.name})"
+    came_in = lead.created_at.astimezone(ZoneInfo(lead.station.timezone))  # DESIGN.md §3
     body = (
         f"{who} a new lead that nobody has contacted yet.\n\n"
-        f"{lead.name}, came in {lead.created_at:%Y-%m-%d %H:%M} UTC by {lead.source}, "
+        f"{lead.name}, came in {came_in:%Y-%m-%d %H:%M %Z} by {lead.source}, "
         f"score {lead.score}.\n\nOpen it: {link}\n"
     )
     return subject, body

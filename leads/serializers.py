@@ -51,12 +51,18 @@ class AwareDateTimeField(serializers.DateTimeField):
 
     default_error_messages = {
         "rfc3339": "Give a date and time with its offset, e.g. 2026-03-04T18:00:00Z.",
+        "edge": "Give a date and time between the years 2 and 9998.",
     }
 
     def to_internal_value(self, value):
         if not isinstance(value, str) or not RFC3339.fullmatch(value):
             self.fail("rfc3339")
-        return super().to_internal_value(value.replace("t", "T").replace("z", "Z"))
+        moment = super().to_internal_value(value.replace("t", "T").replace("z", "Z"))
+        # A moment within a day of the calendar's ends cannot be shown in every station's zone:
+        # a follow-up at 0001-01-01T00:00Z made the admin's pipeline list a 500 for everyone.
+        if not 1 < moment.year < 9999:
+            self.fail("edge")
+        return moment
 
 
 class PhoneField(serializers.CharField):

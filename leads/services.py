@@ -108,14 +108,19 @@ def zip_served(station: Station | None, zip_code: str) -> bool:
     )
 
 
-def _lock_contact(station_id: int | None, email: str, phone: str) -> None:
+def _lock_contact(
+    station_id: int | None, email: str, phone: str, import_key: str | None = None
+) -> None:
     """Serialise captures of the same person at one station (both keys, in a fixed order, so two
-    submissions sharing either the phone or the e-mail wait for each other)."""
+    submissions sharing either the phone or the e-mail wait for each other), and of the same
+    import key (a message with no phone or e-mail has only that)."""
     keys = sorted(
         f"lead:{station_id or 0}:{kind}:{value}"
         for kind, value in (("e", email), ("p", phone))
         if value
     )
+    if import_key:
+        keys.insert(0, f"lead-import:{import_key}")  # first: captures of one key share it
     with connection.cursor() as cursor:
         for key in keys:
             digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
@@ -198,11 +203,13 @@ def lead_capture(
     now = now or timezone.now()
     station = station or station_for_zip(data.zip_code)
     with transaction.atomic():
+        # The key is looked for under the locks: two runs of one task (or import row) at once
+        # would both miss it first, and the second then merged into the first's lead.
+        _lock_contact(station.pk if station else None, data.email, data.phone, import_key)
         if import_key:
             taken = Lead.objects.filter(import_key=import_key).first()
             if taken is not None:
                 return taken, False
-        _lock_contact(station.pk if station else None, data.email, data.phone)
         existing = open_duplicate(station, data.email, data.phone)
         if existing is not None:
             _merge_into(existing, data, actor=actor)
@@ -240,6 +247,9 @@ def lead_capture(
     return lead, True
 
 
+MERGED_MESSAGE_MAX = 10_000  # what merges may grow a lead's message to
+
+
 def _merge_into(lead: Lead, data: LeadInput, *, actor: Actor) -> None:
     """Fill what the open lead lacks from the new submission; record everything it said."""
     filled = {}
@@ -248,8 +258,11 @@ def _merge_into(lead: Lead, data: LeadInput, *, actor: Actor) -> None:
         if value and not getattr(lead, field):
             setattr(lead, field, value)
             filled[field] = str(value)
-    if data.message and data.message not in lead.message:
-        lead.message = f"{lead.message}\n\n{data.message}".strip()
+    merged = f"{lead.message}\n\n{data.message}".strip()
+    # Capped: anyone who knows the phone number can merge into the lead (the merge activity
+    # keeps every word of it).
+    if data.message and data.message not in lead.message and len(merged) <= MERGED_MESSAGE_MAX:
+        lead.message = merged
     lead.save()
     _log(
         lead,
@@ -702,6 +715,21 @@ def _managers_of(station_id: int) -> list:
     ]
 
 
+def _works_leads_at(user, station_id: int) -> bool:
+    """The assignee still works the station's leads: one who left (membership gone, account
+    switched off) is not e-mailed about them; the managers are reminded instead."""
+    return (
+        user is not None
+        and user.is_active
+        and (
+            user.is_superuser
+            or Membership.objects.filter(
+                user=user, station_id=station_id, role__in=_STAFF_ROLES
+            ).exists()
+        )
+    )
+
+
 CONTACT_WATCH_DAYS = 14  # a new lead's inbox replies are looked for this long
 
 
@@ -751,7 +779,7 @@ def leads_escalate_stale(*, now: datetime | None = None) -> int:
             ).update(escalation_level=level, escalated_at=now)
             if not claimed:
                 continue
-            if level == 1 and lead.assignee is not None:
+            if level == 1 and _works_leads_at(lead.assignee, lead.station_id):
                 recipients = [lead.assignee]
             else:
                 recipients = _managers_of(lead.station_id)
