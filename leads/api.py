@@ -154,7 +154,10 @@ class LeadCaptureView(PublicEndpointMixin, APIView):
             actor=services.SYSTEM,
             now=now,
         )
-        return Response({"id": lead.pk, "status": lead.status}, status=201)
+        # A merge answers "new" whatever the open lead's stage: the pipeline (contacted,
+        # quoted...) is stored data about a person that an unauthenticated request never reads
+        # back (DESIGN.md §3); to the visitor, their enquiry has just come in.
+        return Response({"id": lead.pk, "status": LeadStatus.NEW}, status=201)
 
 
 # --- Staff: who may ------------------------------------------------------------------------
