@@ -48,7 +48,7 @@ class ReviewAccess(permissions.BasePermission):
 
 
 class ReviewResponseSerializer(ModelSerializer):
-    approver = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approver = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ReviewResponse
@@ -69,7 +69,7 @@ class ReviewResponseSerializer(ModelSerializer):
 
 class ReviewSerializer(ModelSerializer):
     station = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    booking = serializers.SlugRelatedField(slug_field="reference", read_only=True)
+    booking = serializers.SlugRelatedField(slug_field="reference", read_only=True, allow_null=True)
     responses = ReviewResponseSerializer(many=True, read_only=True)
 
     class Meta:
