@@ -1,5 +1,6 @@
 """Reads of the bookings domain that are more than one line."""
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Q, QuerySet
 
@@ -8,6 +9,7 @@ from bookings.models import Booking, PriceList
 from config.sql import instances_from_row
 from stations import tenancy
 from stations.models import Role, Station
+from stations.validators import normalize_phone
 
 
 def bookings_for(user, queryset: QuerySet | None = None) -> QuerySet:
@@ -54,3 +56,17 @@ def active_station_priced(slug: str) -> Station | None:
         prices._state.fields_cache["station"] = station
     station._state.fields_cache["price_list"] = prices
     return station
+
+
+def contact_match(value: str, *, prefix: str = "") -> Q:
+    """Rows whose name or e-mail contains `value`, or whose phone is it typed any way (a whole
+    number in any format, or at least three of its digits); `prefix` reaches the fields through
+    a relation ("customer__")."""
+    match = Q(**{f"{prefix}name__icontains": value}) | Q(**{f"{prefix}email__icontains": value})
+    try:
+        match |= Q(**{f"{prefix}phone": normalize_phone(value)})
+    except ValidationError:
+        digits = "".join(ch for ch in value if ch.isdigit())
+        if len(digits) >= 3:
+            match |= Q(**{f"{prefix}phone__contains": digits})
+    return match

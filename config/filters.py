@@ -48,3 +48,14 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", BIGINT_MAX)
         super().__init__(*args, **kwargs)
+
+
+def by_assignee(queryset, value: str, user):
+    """The staff lists' `?assignee=`: "me", "none" (nobody) or a user's id."""
+    if value == "me":
+        return queryset.filter(assignee=user)
+    if value == "none":
+        return queryset.filter(assignee__isnull=True)
+    if int(value) > BIGINT_MAX:
+        return queryset.none()
+    return queryset.filter(assignee_id=int(value))

@@ -16,7 +16,7 @@ import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
-from django.db.models import F, Prefetch, Q
+from django.db.models import F, Prefetch
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions
@@ -27,7 +27,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bookings.models import Booking, Customer
-from config.filters import BIGINT_MAX, IdFilter
+from bookings.selectors import contact_match
+from config.filters import IdFilter, by_assignee
 from config.idempotency import idempotent
 from config.schema import errors
 from config.throttling import ContactThrottle, PublicThrottle, StaffThrottle
@@ -48,7 +49,6 @@ from inbox.models import (
 )
 from stations import tenancy
 from stations.api import PublicEndpointMixin, StationScopedViewSet
-from stations.validators import normalize_phone
 
 REPLY_ERRORS = ("send_refused", "no_channel", "empty_reply")
 # Deciding a draft also answers 409 `draft_superseded` (a person answered the message) and
@@ -126,26 +126,13 @@ class ConversationFilter(django_filters.FilterSet):
         fields = ["station", "status", "channel", "assignee", "unread", "q"]
 
     def filter_assignee(self, queryset, name, value):
-        if value == "me":
-            return queryset.filter(assignee=self.request.user)
-        if value == "none":
-            return queryset.filter(assignee__isnull=True)
-        if int(value) > BIGINT_MAX:
-            return queryset.none()
-        return queryset.filter(assignee_id=int(value))
+        return by_assignee(queryset, value, self.request.user)
 
     def search(self, queryset, name, value):
         value = value.strip()
         if not value:
             return queryset
-        match = Q(customer__name__icontains=value) | Q(customer__email__icontains=value)
-        try:
-            match |= Q(customer__phone=normalize_phone(value))
-        except forms.ValidationError:
-            digits = "".join(ch for ch in value if ch.isdigit())
-            if len(digits) >= 3:
-                match |= Q(customer__phone__contains=digits)
-        return queryset.filter(match)
+        return queryset.filter(contact_match(value, prefix="customer__"))
 
 
 class MessageCursor(CursorPagination):

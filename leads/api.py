@@ -17,11 +17,10 @@ import secrets
 from zoneinfo import ZoneInfo
 
 import django_filters
-from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -37,8 +36,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bookings import scheduling
+from bookings.selectors import contact_match
 from bookings.services import Actor
-from config.filters import BIGINT_MAX
+from config.filters import by_assignee
 from config.idempotency import idempotent
 from config.schema import errors
 from config.throttling import ContactThrottle, PublicThrottle
@@ -49,7 +49,6 @@ from leads.models import Lead, LeadActivity, LeadSource, LeadStatus
 from stations import tenancy
 from stations.api import PublicEndpointMixin, StationScopedViewSet
 from stations.models import Station
-from stations.validators import normalize_phone
 
 ASSIGNEE_VALUE = "^(me|none|[0-9]{1,19})$"
 # The last of the US's days to begin (UTC-10): with no station, "not in the past" is read there.
@@ -225,26 +224,13 @@ class LeadFilter(django_filters.FilterSet):
         return queryset.filter(station__slug=value)
 
     def filter_assignee(self, queryset, name, value):
-        if value == "me":
-            return queryset.filter(assignee=self.request.user)
-        if value == "none":
-            return queryset.filter(assignee__isnull=True)
-        if int(value) > BIGINT_MAX:
-            return queryset.none()
-        return queryset.filter(assignee_id=int(value))
+        return by_assignee(queryset, value, self.request.user)
 
     def search(self, queryset, name, value):
         value = value.strip()
         if not value:
             return queryset
-        match = Q(name__icontains=value) | Q(email__icontains=value)
-        try:
-            match |= Q(phone=normalize_phone(value))
-        except forms.ValidationError:
-            digits = "".join(ch for ch in value if ch.isdigit())
-            if len(digits) >= 3:
-                match |= Q(phone__contains=digits)
-        return queryset.filter(match)
+        return queryset.filter(contact_match(value, prefix=""))
 
 
 METRICS_PARAMETERS = [

@@ -1,13 +1,14 @@
 """How the inbox reads to a person: channel badges, delivery ticks, who wrote, how long a
 customer has waited, times in the station's zone. Nothing here queries the database."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
+from config.durations import elapsed
 from inbox.models import ChannelKind, Direction, Message, MessageStatus, Sender
 
 BADGES = {
@@ -34,19 +35,7 @@ def channel_badge(channel) -> str:
 
 def waited(since: datetime | None, now: datetime | None = None) -> str:
     """How long the customer has waited, as people say it: "12 min", "3 h 5 min", "2 days"."""
-    if since is None:
-        return "-"
-    delta = max((now or timezone.now()) - since, timedelta(0))
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 1:
-        return "just now"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days = hours // 24
-    return "1 day" if days == 1 else f"{days} days"
+    return elapsed(since, now)
 
 
 def station_time(value: datetime | None, zone_name: str, fmt: str = "N j, P T") -> str:

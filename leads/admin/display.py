@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 
+from config.durations import elapsed
 from leads import scoring
 from leads.models import Lead, LeadStatus
 
@@ -34,19 +35,8 @@ def person(user) -> str:
 
 def ago(since: datetime | None, now: datetime | None = None) -> str:
     """How long ago, as people say it: "just now", "12 min ago", "3 h 5 min ago", "2 days ago"."""
-    if since is None:
-        return "-"
-    delta = max((now or timezone.now()) - since, timedelta(0))
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 1:
-        return "just now"
-    if minutes < 60:
-        return f"{minutes} min ago"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min ago" if minutes else f"{hours} h ago"
-    days = hours // 24
-    return "1 day ago" if days == 1 else f"{days} days ago"
+    text = elapsed(since, now)
+    return text if text in ("-", "just now") else f"{text} ago"
 
 
 def station_time(value: datetime | None, zone_name: str | None, fmt: str = "D N j, P") -> str:
