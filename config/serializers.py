@@ -193,6 +193,35 @@ class TimeOfDaySecondsField(TimeOfDayField):
     accepted_formats = ("%H:%M", "%H:%M:%S")
 
 
+# RFC 3339's date-time, which is what the schema's `format: date-time` promises: with seconds
+# and an offset. A time with no offset would be read in the server's zone, which no client means.
+RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+@extend_schema_field({"type": "string", "format": "date-time"})
+class AwareDateTimeField(serializers.DateTimeField):
+    """An instant as RFC 3339 (`2026-03-04T18:00:00Z`, `2026-03-04T10:00:00-08:00`); a time
+    without its offset is refused rather than guessed, and so is a moment within a day of the
+    calendar's ends, which cannot be shown in every station's zone (a lead's follow-up at
+    0001-01-01T00:00Z made the admin's pipeline a 500 for everyone)."""
+
+    default_error_messages = {
+        "rfc3339": "Give a date and time with its offset, e.g. 2026-03-04T18:00:00Z.",
+        "edge": "Give a date and time between the years 2 and 9998.",
+    }
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not RFC3339.fullmatch(value):
+            self.fail("rfc3339")
+        moment = super().to_internal_value(value.replace("t", "T").replace("z", "Z"))
+        if not 1 < moment.year < 9999:
+            self.fail("edge")
+        return moment
+
+
 class Serializer(FieldsBuiltOnce, StrictJsonInput, serializers.Serializer):
     pass
 

@@ -4,15 +4,12 @@ and the public contact form. Field names are part of the contract (DESIGN.md §5
 stable, and never a secret (no channel credentials, no idempotency keys, no provider ids).
 """
 
-import re
-
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bookings.models import Booking
 from config.filters import BIGINT_MAX
-from config.serializers import ModelSerializer, Serializer
+from config.serializers import AwareDateTimeField, ModelSerializer, Serializer
 from inbox.models import (
     Channel,
     ChannelKind,
@@ -24,28 +21,6 @@ from inbox.models import (
 from stations.validators import normalize_phone
 
 BODY_MAX_LENGTH = 5000
-
-# RFC 3339's date-time, which is what the schema's `format: date-time` promises: with seconds
-# and an offset. A time with no offset would be read in the server's zone, which no client means.
-RFC3339 = re.compile(
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-)
-
-
-@extend_schema_field({"type": "string", "format": "date-time"})
-class AwareDateTimeField(serializers.DateTimeField):
-    """An instant as RFC 3339 (`2026-03-04T18:00:00Z`, `2026-03-04T10:00:00-08:00`); a time
-    without its offset is refused rather than guessed."""
-
-    default_error_messages = {
-        "rfc3339": "Give a date and time with its offset, e.g. 2026-03-04T18:00:00Z.",
-    }
-
-    def to_internal_value(self, value):
-        if not isinstance(value, str) or not RFC3339.fullmatch(value):
-            self.fail("rfc3339")
-        return super().to_internal_value(value.replace("t", "T").replace("z", "Z"))
 
 
 class IdField(serializers.IntegerField):

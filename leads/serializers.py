@@ -4,15 +4,18 @@ never what is stored), and the staff pipeline (leads with their score reasons an
 and what staff send to work them). Field names are part of the contract.
 """
 
-import re
-
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bookings.models import ALLERGIES_MAX_LENGTH
 from config.filters import BIGINT_MAX
-from config.serializers import DateField, ModelSerializer, Serializer, TimeOfDayField
+from config.serializers import (
+    AwareDateTimeField,
+    DateField,
+    ModelSerializer,
+    Serializer,
+    TimeOfDayField,
+)
 from leads.models import ActivityKind, Lead, LeadActivity, LeadSource, LeadStatus
 from stations.validators import normalize_phone
 
@@ -35,34 +38,6 @@ LOGGED_KINDS = [
     (kind.value, kind.label)
     for kind in (ActivityKind.NOTE, ActivityKind.CALL, ActivityKind.MESSAGE)
 ]
-
-# RFC 3339's date-time, which is what the schema's `format: date-time` promises: with seconds
-# and an offset. A time with no offset would be read in the server's zone, which no client means.
-RFC3339 = re.compile(
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-)
-
-
-@extend_schema_field({"type": "string", "format": "date-time"})
-class AwareDateTimeField(serializers.DateTimeField):
-    """An instant as RFC 3339 (`2026-03-04T18:00:00Z`); a time without its offset is refused
-    rather than guessed (the same rule as the inbox's snooze)."""
-
-    default_error_messages = {
-        "rfc3339": "Give a date and time with its offset, e.g. 2026-03-04T18:00:00Z.",
-        "edge": "Give a date and time between the years 2 and 9998.",
-    }
-
-    def to_internal_value(self, value):
-        if not isinstance(value, str) or not RFC3339.fullmatch(value):
-            self.fail("rfc3339")
-        moment = super().to_internal_value(value.replace("t", "T").replace("z", "Z"))
-        # A moment within a day of the calendar's ends cannot be shown in every station's zone:
-        # a follow-up at 0001-01-01T00:00Z made the admin's pipeline list a 500 for everyone.
-        if not 1 < moment.year < 9999:
-            self.fail("edge")
-        return moment
 
 
 class PhoneField(serializers.CharField):

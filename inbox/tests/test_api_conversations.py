@@ -347,6 +347,7 @@ def test_snooze_until_a_time_then_wake(staff_client, sj_agent, sj_sms):
         "2026-03-05",
         "tomorrow",
         "9999-12-31T23:59:59-23:59",  # past the last instant there is
+        "9999-12-31T12:00:00Z",  # the calendar's last day: no station's zone could show it
         "2026-02-30T10:00:00Z",
         5,
         None,
